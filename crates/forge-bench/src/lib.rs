@@ -1,0 +1,1 @@
+//! Divan benchmarks for forge.

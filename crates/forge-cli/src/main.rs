@@ -1,0 +1,3 @@
+//! The `forge` command line.
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! The forge tool-dispatch pipeline: lookup, validation, timeouts, retries, panic isolation and per-tool aggregates.

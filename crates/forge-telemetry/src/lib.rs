@@ -1,0 +1,1 @@
+//! OpenTelemetry GenAI spans and metrics for forge, exported over OTLP.
