@@ -125,11 +125,11 @@ impl ResponseBuilder {
     fn push_text(&mut self, text: String, signature: Option<String>) {
         // Consecutive deltas extend one text part; a signature starts a part of
         // its own, since it belongs to exactly one provider part.
-        if signature.is_none() {
-            if let Some(Content::Text(last)) = self.content.last_mut() {
-                last.text.push_str(&text);
-                return;
-            }
+        if signature.is_none()
+            && let Some(Content::Text(last)) = self.content.last_mut()
+        {
+            last.text.push_str(&text);
+            return;
         }
         let mut part = Text::new(text);
         part.signature = signature;
@@ -144,10 +144,18 @@ mod tests {
     #[test]
     fn text_and_calls_keep_their_order() {
         let mut b = ResponseBuilder::default();
-        b.push(StreamEvent::TextDelta { text: "a".into(), signature: None });
+        b.push(StreamEvent::TextDelta {
+            text: "a".into(),
+            signature: None,
+        });
         b.push(StreamEvent::ToolCall(ToolCall::new("1", "t", "{}")));
-        b.push(StreamEvent::TextDelta { text: "b".into(), signature: None });
-        b.push(StreamEvent::Finish { stop_reason: StopReason::ToolUse });
+        b.push(StreamEvent::TextDelta {
+            text: "b".into(),
+            signature: None,
+        });
+        b.push(StreamEvent::Finish {
+            stop_reason: StopReason::ToolUse,
+        });
         let r = b.finish().unwrap();
         assert_eq!(r.content.len(), 3);
         assert_eq!(r.to_message().tool_calls().count(), 1);
@@ -156,7 +164,10 @@ mod tests {
     #[test]
     fn without_finish_there_is_no_response() {
         let mut b = ResponseBuilder::default();
-        b.push(StreamEvent::TextDelta { text: "a".into(), signature: None });
+        b.push(StreamEvent::TextDelta {
+            text: "a".into(),
+            signature: None,
+        });
         assert!(b.finish().is_none());
     }
 
@@ -165,7 +176,9 @@ mod tests {
         let mut b = ResponseBuilder::default();
         b.push(StreamEvent::Usage(Usage::new(10, 1)));
         b.push(StreamEvent::Usage(Usage::new(10, 7)));
-        b.push(StreamEvent::Finish { stop_reason: StopReason::EndTurn });
+        b.push(StreamEvent::Finish {
+            stop_reason: StopReason::EndTurn,
+        });
         assert_eq!(b.finish().unwrap().usage.output_tokens, 7);
     }
 }

@@ -29,7 +29,11 @@ pub struct ToolCall {
 
 impl ToolCall {
     /// A complete call.
-    pub fn new(id: impl Into<String>, name: impl Into<String>, arguments: impl Into<String>) -> Self {
+    pub fn new(
+        id: impl Into<String>,
+        name: impl Into<String>,
+        arguments: impl Into<String>,
+    ) -> Self {
         Self {
             id: id.into(),
             name: name.into(),
@@ -88,7 +92,13 @@ pub enum ToolOutcome {
 impl ToolResult {
     /// A successful result carrying JSON text.
     pub fn success(call: &ToolCall, output: impl Into<String>) -> Self {
-        Self::new(&call.id, &call.name, ToolOutcome::Success { output: output.into() })
+        Self::new(
+            &call.id,
+            &call.name,
+            ToolOutcome::Success {
+                output: output.into(),
+            },
+        )
     }
 
     /// A failed result.
