@@ -1,8 +1,16 @@
 //! forge's project automation, run as `cargo xtask <command>`.
 //!
 //! - `cargo xtask test`: prepares what the full test suite needs and runs it.
+//! - `cargo xtask bench-gate`: fails when a change makes a benchmark slower (`docs/bench-gate.md`).
 
-#![allow(clippy::print_stdout, clippy::print_stderr, reason = "a command-line tool")]
+#![allow(
+    clippy::print_stdout,
+    clippy::print_stderr,
+    reason = "a command-line tool"
+)]
+
+mod bench_gate;
+mod collector;
 
 use std::process::{Command, ExitCode};
 
@@ -20,12 +28,15 @@ struct Cli {
 enum Task {
     /// Prepare everything the full suite needs, then run it.
     Test,
+    /// Compare benchmarks of HEAD against a base revision; exit 1 on a confirmed regression.
+    BenchGate(bench_gate::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Task::Test => test(),
+        Task::BenchGate(args) => return bench_gate::main(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -37,6 +48,7 @@ fn main() -> ExitCode {
 }
 
 fn test() -> Result<()> {
+    collector::run_tests()?;
     cargo(&["test", "--workspace", "--all-targets"])?;
     cargo(&["test", "--workspace", "--doc"])
 }
