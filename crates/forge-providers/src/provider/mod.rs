@@ -25,6 +25,7 @@ pub(crate) use tools::{NameMap, ToolCache};
 use crate::{
     DeploymentConfig, ProviderKind,
     error::fail,
+    provider::classify::Redactor,
     retry::Backoff,
     sse::SseEvent,
     transport::{Transport, TransportSettings},
@@ -225,11 +226,25 @@ impl<D: Dialect> Provider<D> {
         let limit = self.transport.settings().max_body_bytes;
         let body = response.body.collect(limit).await?;
         if !response.status.is_success() {
-            return Err(self
-                .dialect
-                .classify(response.status, &response.headers, &body));
+            return Err(self.classify(response.status, &response.headers, &body));
         }
-        self.dialect.parse(&body, &prepared.names)
+        self.dialect
+            .parse(&body, &prepared.names)
+            .map_err(|e| self.redactor().error(e))
+    }
+
+    /// What scrubs this deployment's key from provider text.
+    fn redactor(&self) -> Redactor {
+        Redactor::new(self.deployment.api_key().as_ref())
+    }
+
+    /// Classifies a non-success answer from its body with the key masked,
+    /// then masks the message again: JSON may spell the key with escapes
+    /// that only decoding turns back into it.
+    fn classify(&self, status: StatusCode, headers: &HeaderMap, body: &[u8]) -> Error {
+        let redactor = self.redactor();
+        let body = redactor.body(body);
+        redactor.error(self.dialect.classify(status, headers, &body))
     }
 }
 

@@ -130,8 +130,7 @@ impl<D: Dialect> Call<'_, D> {
         if !response.status.is_success() {
             let limit = provider.transport.settings().max_body_bytes;
             let body = response.body.collect(limit).await?;
-            let dialect = &provider.dialect;
-            return Err(dialect.classify(response.status, &response.headers, &body));
+            return Err(provider.classify(response.status, &response.headers, &body));
         }
         self.body = Some(response.body);
         Ok(())
@@ -156,6 +155,8 @@ impl<D: Dialect> Call<'_, D> {
 
     async fn on_error(&mut self, error: Error) {
         self.body = None;
+        // An error event in a 200 stream may quote the key, too.
+        let error = self.provider.redactor().error(error);
         let retry_ok = !self.content_seen && !self.pending.iter().any(StreamEvent::is_content);
         let wait = if retry_ok {
             self.backoff.next_wait(&error, self.deadline)
