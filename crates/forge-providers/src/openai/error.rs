@@ -48,7 +48,27 @@ fn describe(error: &ErrorBody<'_>) -> String {
 /// An `{"error":…}` frame inside a stream that began with HTTP 200.
 pub(super) fn stream_error(error: &ErrorBody<'_>) -> Error {
     let message = format!("OpenAI stream error {}", describe(error));
-    Error::new(ErrorKind::ErrorAfterOk, message).retryable(!is_quota(error))
+    Error::new(ErrorKind::ErrorAfterOk, message).retryable(!is_final(error))
+}
+
+/// Whether an error frame reports something a retry cannot change: spent
+/// quota, a bad key or permission, or a request the server refuses as such.
+fn is_final(error: &ErrorBody<'_>) -> bool {
+    let final_kind = matches!(
+        error.kind.as_deref(),
+        Some(
+            "insufficient_quota"
+                | "invalid_request_error"
+                | "authentication_error"
+                | "permission_error"
+                | "not_found_error"
+        )
+    );
+    let final_code = matches!(
+        code(error),
+        "insufficient_quota" | "invalid_api_key" | "model_not_found" | "context_length_exceeded"
+    );
+    final_kind || final_code
 }
 
 /// The rate-limit reset of whichever budget is exhausted, from
@@ -94,6 +114,30 @@ pub(super) fn go_duration(text: &str) -> Option<Duration> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn stream_errors_are_retried_unless_a_retry_cannot_help() {
+        let retryable = |frame: &str| {
+            let body: ErrorBody<'_> = serde_json::from_str(frame).unwrap();
+            stream_error(&body).is_retryable()
+        };
+
+        assert!(retryable(
+            r#"{"message":"boom","type":"server_error","code":null}"#
+        ));
+        assert!(retryable(
+            r#"{"message":"slow down","type":"requests","code":"rate_limit_exceeded"}"#
+        ));
+        assert!(!retryable(
+            r#"{"message":"no","type":"invalid_request_error","code":"invalid_api_key"}"#
+        ));
+        assert!(!retryable(
+            r#"{"message":"pay","type":"insufficient_quota","code":"insufficient_quota"}"#
+        ));
+        assert!(!retryable(
+            r#"{"message":"gone","type":null,"code":"model_not_found"}"#
+        ));
+    }
+
     use super::*;
 
     #[test]
