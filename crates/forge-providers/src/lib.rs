@@ -89,3 +89,24 @@ pub use config::{
 };
 pub use decode::StreamDecoder;
 pub use error::Error;
+
+/// Releases the process's shared HTTP clients, so that their connection
+/// pools close once the models still using them are dropped.
+///
+/// Every model built by [`connect`] shares one pooled client per transport
+/// setting with every other model in the process. The pool keeps a
+/// background task (idle-connection eviction) and, per open connection, the
+/// connection's own tasks; they end when the last handle to the pool goes.
+/// Call this at the end of a program or test that wants the runtime back to
+/// its idle task count: models built afterwards get a fresh client, and
+/// models built before keep working on the old one until they are dropped.
+///
+/// # Examples
+///
+/// ```
+/// // After the last conversation, before checking the runtime is idle:
+/// forge_providers::release_shared_clients();
+/// ```
+pub fn release_shared_clients() {
+    transport::release_shared_clients();
+}

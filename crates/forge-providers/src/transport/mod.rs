@@ -176,8 +176,18 @@ fn request_error(e: hyper_util::client::legacy::Error) -> forge_core::Error {
     fail(ErrorKind::Connection, message).with_source(e)
 }
 
+/// The process's pooled clients, by what changes their connector.
+static CLIENTS: OnceLock<Mutex<HashMap<ClientKey, HttpClient>>> = OnceLock::new();
+
+/// Forgets the process's shared HTTP clients; see [`crate::release_shared_clients`].
+pub(crate) fn release_shared_clients() {
+    if let Some(clients) = CLIENTS.get() {
+        let released = std::mem::take(&mut *clients.lock().unwrap_or_else(|e| e.into_inner()));
+        tracing::debug!(clients = released.len(), "released the shared HTTP clients");
+    }
+}
+
 fn shared_client(settings: &TransportSettings) -> Result<HttpClient, Error> {
-    static CLIENTS: OnceLock<Mutex<HashMap<ClientKey, HttpClient>>> = OnceLock::new();
     let key = ClientKey {
         http2_prior_knowledge: settings.http2_prior_knowledge,
         ca_file: settings.ca_file.clone(),
