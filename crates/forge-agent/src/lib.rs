@@ -16,6 +16,9 @@
 //!
 //! Every conversation runs inside an `invoke_agent` tracing span; the model's
 //! `chat` spans and one `execute_tool` span per tool call are its children.
+//! Prompts, answers and tool payloads are emitted only as TRACE events on the
+//! `forge::content` target, and serialised only when a subscriber enables
+//! that target (forge-telemetry does when content capture is on).
 //!
 //! # Examples
 //!
@@ -46,6 +49,7 @@
 
 mod agent;
 mod budget;
+mod content;
 mod error;
 mod event;
 mod report;

@@ -19,7 +19,7 @@ use tracing::{Instrument, Span, field::Empty};
 
 use crate::{
     Agent, AgentEvent, Conversation, Error, EventSink, NoEvents, RunOutput, StopCause, TurnReport,
-    agent::Inner, budget::InvalidBudget, tools,
+    agent::Inner, budget::InvalidBudget, content::ChatContent, tools,
 };
 
 impl Agent {
@@ -170,7 +170,10 @@ impl<'a> Run<'a> {
         let mut stream = agent.model.stream(self.request());
         let mut builder = ResponseBuilder::default();
         let mut first_token = None;
+        let mut content = ChatContent::start();
+        let system = agent.settings.system.as_deref();
         while let Some(item) = stream.next().await {
+            content.observe(item.as_ref().ok(), system, &self.messages);
             let event = item.map_err(|error| Error::model(error, step))?;
             if first_token.is_none() && event.is_content() {
                 first_token = Some(started.elapsed());

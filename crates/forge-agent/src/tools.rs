@@ -13,6 +13,8 @@ use forge_dispatch::Dispatcher;
 use futures_util::{StreamExt, stream};
 use tracing::{Instrument, Span, field::Empty};
 
+use crate::content;
+
 /// The most tool calls of one turn in flight together.
 const TURN_CONCURRENCY: usize = 16;
 
@@ -49,12 +51,14 @@ async fn dispatch_one(
     labels: &Labels,
     duplicate: bool,
 ) -> ToolResult {
+    content::tool_arguments(call);
     let result = if duplicate {
         let message = format!("call id `{}` was already used in this turn", call.id);
         ToolResult::failure(call, ErrorKind::DuplicateCallId, message)
     } else {
         dispatcher.dispatch(call, labels).await
     };
+    content::tool_result(&result);
     if let Some(kind) = result.error_kind() {
         let span = Span::current();
         span.record("error.type", kind.as_str());

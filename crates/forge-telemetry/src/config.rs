@@ -1,6 +1,6 @@
 //! What to export and where: the [`Telemetry`] builder and its environment variables.
 
-use std::{env, time::Duration};
+use std::{env, path::PathBuf, time::Duration};
 
 use crate::Error;
 
@@ -74,6 +74,7 @@ pub struct Telemetry {
     pub(crate) metric_interval: Duration,
     pub(crate) max_queue_size: usize,
     pub(crate) capture_content: bool,
+    pub(crate) ca_file: Option<PathBuf>,
     pub(crate) traces: bool,
     pub(crate) metrics: bool,
     pub(crate) env_error: Option<String>,
@@ -86,7 +87,9 @@ impl Telemetry {
     /// `grpc`), `OTEL_EXPORTER_OTLP_TIMEOUT` (ms, default 3 000) and
     /// `OTEL_METRIC_EXPORT_INTERVAL` (ms, default 10 000), and
     /// `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT` (`true` turns on
-    /// content capture), and `OTEL_TRACES_EXPORTER` / `OTEL_METRICS_EXPORTER`
+    /// content capture), `OTEL_EXPORTER_OTLP_CERTIFICATE` (a PEM file of CA
+    /// certificates to trust for `https://` endpoints, besides Mozilla's
+    /// roots), and `OTEL_TRACES_EXPORTER` / `OTEL_METRICS_EXPORTER`
     /// (`otlp`, the default, or `none`). The exporters themselves read
     /// `OTEL_EXPORTER_OTLP_ENDPOINT` (and the per-signal `…_TRACES_ENDPOINT`,
     /// `…_METRICS_ENDPOINT`), `OTEL_EXPORTER_OTLP_HEADERS`; the SDK reads
@@ -117,6 +120,7 @@ impl Telemetry {
             metric_interval,
             max_queue_size: 2_048,
             capture_content,
+            ca_file: env_var("OTEL_EXPORTER_OTLP_CERTIFICATE").map(PathBuf::from),
             traces,
             metrics,
             env_error,
@@ -178,13 +182,29 @@ impl Telemetry {
         self
     }
 
-    /// Lets prompts, answers, tool arguments and results through to the
-    /// exporter when the instrumented crates record them. Off by default:
-    /// then those attributes are removed from every span before export. Keys
-    /// and credentials are removed either way.
+    /// Exports prompts, answers, tool arguments and results, as the
+    /// `gen_ai.input.messages`, `gen_ai.output.messages`,
+    /// `gen_ai.system_instructions`, `gen_ai.tool.call.arguments` and
+    /// `gen_ai.tool.call.result` attributes of the `chat` and `execute_tool`
+    /// spans. Overrides `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`.
+    ///
+    /// Off by default: then the [`CONTENT_TARGET`](crate::CONTENT_TARGET)
+    /// events are disabled (forge-agent serialises nothing) and those
+    /// attributes are removed from every span before export. Keys and
+    /// credentials are removed either way.
     #[must_use]
     pub fn capture_content(mut self, capture: bool) -> Self {
         self.capture_content = capture;
+        self
+    }
+
+    /// Trusts the CA certificates in this PEM file for `https://`
+    /// endpoints, in addition to Mozilla's roots (webpki-roots); for a
+    /// collector with a private CA. Overrides `OTEL_EXPORTER_OTLP_CERTIFICATE`.
+    /// The file is read by [`build`](Self::build).
+    #[must_use]
+    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.ca_file = Some(path.into());
         self
     }
 

@@ -1,11 +1,12 @@
 //! The last stop before export: content and credentials are removed, and
 //! attribute types fixed, here.
 //!
-//! Implementation details: library crates put prompts, answers and tool
-//! arguments/results into spans only when their own capture flag is on. This
-//! span processor is the backstop: with capture off it strips every GenAI
-//! content attribute from spans and their events before they reach the batch
-//! processor, and it always strips attributes that name a credential.
+//! Implementation details: forge-agent's content reaches spans only when
+//! capture is on (see `content.rs`). This span processor is the backstop:
+//! with capture off it strips every GenAI content attribute from spans and
+//! their events before they reach the batch processor, whoever recorded
+//! them; it always drops span events that carry content (content leaves as
+//! span attributes only) and attributes that name a credential.
 //!
 //! It also restores the spec's attribute types: tracing-opentelemetry turns
 //! `u64` fields (token counts, ports) into strings, so the integer attributes
@@ -85,6 +86,13 @@ impl<P> ExportFilter<P> {
     }
 }
 
+fn carries_content(event: &opentelemetry::trace::Event) -> bool {
+    event
+        .attributes
+        .iter()
+        .any(|kv| CONTENT_KEYS.contains(&kv.key.as_str()))
+}
+
 /// Whether `haystack` contains the lowercase ASCII `needle`, ignoring case,
 /// without allocating.
 fn contains_ignore_case(haystack: &str, needle: &str) -> bool {
@@ -123,6 +131,8 @@ impl<P: SpanProcessor> SpanProcessor for ExportFilter<P> {
     fn on_end(&self, mut span: SpanData) {
         span.attributes.retain(|kv| self.keep(kv));
         span.attributes.iter_mut().for_each(retype);
+        // Content leaves as span attributes only, never as span events.
+        span.events.events.retain(|event| !carries_content(event));
         for event in &mut span.events.events {
             event.attributes.retain(|kv| self.keep(kv));
         }

@@ -12,22 +12,26 @@ use opentelemetry::{
     metrics::{Meter, MeterProvider as _},
     trace::TracerProvider as _,
 };
-use opentelemetry_otlp::{MetricExporter, SpanExporter, WithExportConfig};
+use opentelemetry_otlp::{
+    MetricExporter, SpanExporter, WithExportConfig, WithHttpConfig as _, WithTonicConfig as _,
+};
 use opentelemetry_sdk::{
     Resource,
     metrics::{SdkMeterProvider, periodic_reader_with_async_runtime::PeriodicReader},
     runtime,
     trace::{
-        BatchConfigBuilder, Sampler, SdkTracerProvider,
+        BatchConfigBuilder, Sampler, SdkTracer, SdkTracerProvider,
         span_processor_with_async_runtime::BatchSpanProcessor,
     },
 };
 use tracing::Subscriber;
+use tracing_opentelemetry::OpenTelemetryLayer;
 use tracing_subscriber::{Layer, layer::SubscriberExt as _, registry::LookupSpan};
 
 use crate::{
     DispatchMetrics, Error, GenAiMetricsLayer, Protocol, Telemetry, config::DEFAULT_SERVICE_NAME,
-    filter::ExportFilter, instruments::SpanInstruments, runtime::ExportRuntime,
+    content::ContentLayer, filter::ExportFilter, instruments::SpanInstruments,
+    runtime::ExportRuntime, tls::TlsRoots,
 };
 
 /// The semantic conventions version forge's attribute names follow.
@@ -55,11 +59,12 @@ impl Telemetry {
         })?;
         // The exporters' clients and the processors' tasks live on the
         // telemetry runtime.
+        let tls = TlsRoots::load(self.ca_file.as_deref())?;
         let providers = {
             let _entered = runtime.handle().enter();
             let resource = self.resource();
-            let tracer_provider = self.tracer_provider(resource.clone())?;
-            let meter_provider = self.meter_provider(resource)?;
+            let tracer_provider = self.tracer_provider(resource.clone(), &tls)?;
+            let meter_provider = self.meter_provider(resource, &tls)?;
             (tracer_provider, meter_provider)
         };
         Ok(TelemetryGuard::new(self, providers, runtime))
@@ -94,7 +99,11 @@ impl Telemetry {
         .build()
     }
 
-    fn tracer_provider(&self, resource: Resource) -> Result<SdkTracerProvider, Error> {
+    fn tracer_provider(
+        &self,
+        resource: Resource,
+        tls: &TlsRoots,
+    ) -> Result<SdkTracerProvider, Error> {
         let mut builder = SdkTracerProvider::builder().with_resource(resource);
         if let Some(ratio) = self.sampling_ratio {
             let root = Sampler::TraceIdRatioBased(ratio);
@@ -106,10 +115,12 @@ impl Telemetry {
         let exporter = match self.protocol {
             Protocol::Grpc => self
                 .endpoint_for(SpanExporter::builder().with_tonic(), "/v1/traces")
+                .with_tls_config(tls.grpc())
                 .build(),
             Protocol::HttpProtobuf => self
                 .endpoint_for(SpanExporter::builder().with_http(), "/v1/traces")
                 .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                .with_shared_http_client(tls.http_client(self.export_timeout)?)
                 .build(),
         }
         .map_err(exporter_error)?;
@@ -125,7 +136,11 @@ impl Telemetry {
         Ok(builder.with_span_processor(filter).build())
     }
 
-    fn meter_provider(&self, resource: Resource) -> Result<SdkMeterProvider, Error> {
+    fn meter_provider(
+        &self,
+        resource: Resource,
+        tls: &TlsRoots,
+    ) -> Result<SdkMeterProvider, Error> {
         let builder = SdkMeterProvider::builder().with_resource(resource);
         if !self.metrics {
             return Ok(builder.build());
@@ -133,10 +148,12 @@ impl Telemetry {
         let exporter = match self.protocol {
             Protocol::Grpc => self
                 .endpoint_for(MetricExporter::builder().with_tonic(), "/v1/metrics")
+                .with_tls_config(tls.grpc())
                 .build(),
             Protocol::HttpProtobuf => self
                 .endpoint_for(MetricExporter::builder().with_http(), "/v1/metrics")
                 .with_protocol(opentelemetry_otlp::Protocol::HttpBinary)
+                .with_shared_http_client(tls.http_client(self.export_timeout)?)
                 .build(),
         }
         .map_err(exporter_error)?;
@@ -211,15 +228,34 @@ impl TelemetryGuard {
     }
 
     /// The layers to add to a `tracing` subscriber: spans to OpenTelemetry
-    /// (tracing-opentelemetry) and the GenAI metrics ([`GenAiMetricsLayer`]).
+    /// (tracing-opentelemetry), the GenAI metrics ([`GenAiMetricsLayer`]),
+    /// and forge-agent's content events
+    /// ([`CONTENT_TARGET`](crate::CONTENT_TARGET)) as span attributes.
+    ///
+    /// With content capture off, these layers disable the content target
+    /// for the whole subscriber, so forge-agent serialises nothing and no
+    /// other layer (a `fmt` layer at TRACE, say) sees content either. If you
+    /// wrap this layer in a filter of your own, let `forge::content` at
+    /// TRACE through when capture is on.
     pub fn layer<S>(&self) -> impl Layer<S> + 'static
     where
         S: Subscriber + for<'a> LookupSpan<'a>,
     {
-        // Both layers are always present (an `Option` layer that is `None`
+        // Every layer is always present (an `Option` layer that is `None`
         // would switch every other layer off through its level hint); a
         // switched-off signal has a tracer that samples nothing, or a metrics
-        // layer that ignores every span.
+        // layer that ignores every span. No per-layer filter: each costs
+        // about 0.1 µs per span.
+        let content = ContentLayer::new(self.otel_layer(), self.capture_content);
+        self.otel_layer()
+            .and_then(self.metrics_layer())
+            .and_then(content)
+    }
+
+    fn otel_layer<S>(&self) -> OpenTelemetryLayer<S, SdkTracer>
+    where
+        S: Subscriber + for<'a> LookupSpan<'a>,
+    {
         let tracer = self.tracer_provider.tracer_with_scope(scope());
         tracing_opentelemetry::layer()
             .with_tracer(tracer)
@@ -227,7 +263,6 @@ impl TelemetryGuard {
             .with_threads(false)
             .with_tracked_inactivity(false)
             .with_target(false)
-            .and_then(self.metrics_layer())
     }
 
     /// The metrics layer alone, for a subscriber that exports spans elsewhere.

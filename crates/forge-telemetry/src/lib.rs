@@ -19,9 +19,15 @@
 //!
 //! Exports run on a thread of their own with short timeouts and a bounded
 //! queue: an unreachable collector costs bounded memory and bounded shutdown
-//! time and never blocks the agent. Content (prompts, tool arguments and
-//! results) is removed before export unless capture is switched on; attributes
-//! naming credentials are always removed.
+//! time and never blocks the agent. `https://` collectors are verified
+//! against Mozilla's roots or a CA file ([`Telemetry::ca_file`]).
+//!
+//! Content (prompts, answers, tool arguments and results) is exported only
+//! when capture is switched on ([`Telemetry::capture_content`]): forge-agent
+//! emits it as TRACE events on [`CONTENT_TARGET`], which only then become
+//! attributes of their `chat` and `execute_tool` spans; with capture off the
+//! target is disabled and nothing is serialised. Attributes naming
+//! credentials are always removed.
 //!
 //! # Examples
 //!
@@ -41,6 +47,7 @@
 //! ```
 
 mod config;
+mod content;
 mod error;
 mod fields;
 mod filter;
@@ -49,9 +56,11 @@ mod instruments;
 mod layer;
 mod observer;
 mod runtime;
+mod tls;
 mod tokens;
 
 pub use config::{Protocol, Telemetry};
+pub use content::CONTENT_TARGET;
 pub use error::Error;
 pub use install::{SCHEMA_URL, TelemetryGuard};
 pub use layer::GenAiMetricsLayer;

@@ -267,3 +267,80 @@ async fn failed_tool_spans_carry_error_type_into_metrics() {
     let json = metric(&batches, "gen_ai.execute_tool.duration").to_string();
     assert!(json.contains(r#"StringValue(\"tool_failed\")"#), "{json}");
 }
+
+/// Content events become attributes of their own spans with capture on, and
+/// never leave with capture off or by default; keys never leave.
+#[tokio::test]
+async fn captured_content_lands_on_its_spans_only_when_switched_on() {
+    for capture in [None, Some(false), Some(true)] {
+        let mut collector = FakeCollectorServer::start().await.expect("collector");
+        let mut config = telemetry(&collector.endpoint());
+        if let Some(capture) = capture {
+            config = config.capture_content(capture);
+        }
+        let guard = Arc::new(config.build().expect("build"));
+        with_layers(&guard, || {
+            common::emit_conversation_with_content("conv-content");
+        });
+        flush(Arc::clone(&guard)).await;
+        let spans = collector.exported_spans(3, WAIT).await;
+        let json = serde_json::to_string(&spans).expect("json");
+        assert!(!json.contains(common::KEY_SENTINEL), "{json}");
+
+        let on = capture == Some(true);
+        let chat = by_name(&spans, "chat gpt-test")[0];
+        let tool = by_name(&spans, "execute_tool add")[0];
+        let agent = by_name(&spans, "invoke_agent calculator")[0];
+        let has = |span: &ExportedSpan, key: &str, sentinel: &str| {
+            span.attributes
+                .get(key)
+                .is_some_and(|v| v.contains(sentinel))
+        };
+        let input = has(chat, "gen_ai.input.messages", common::PROMPT_SENTINEL);
+        assert_eq!(input, on, "{capture:?}: {chat:#?}");
+        let output = has(chat, "gen_ai.output.messages", common::ANSWER_SENTINEL);
+        assert_eq!(output, on, "{chat:#?}");
+        assert_eq!(
+            chat.attributes.contains_key("gen_ai.system_instructions"),
+            on
+        );
+        let arguments = has(tool, "gen_ai.tool.call.arguments", common::ARGS_SENTINEL);
+        assert_eq!(arguments, on, "{tool:#?}");
+        let result = has(tool, "gen_ai.tool.call.result", common::RESULT_SENTINEL);
+        assert_eq!(result, on, "{tool:#?}");
+        // Attributes, not span events, and only on the spans they describe.
+        assert!(spans.iter().all(|s| s.events.is_empty()), "{spans:#?}");
+        assert!(
+            !agent
+                .attributes
+                .keys()
+                .any(|k| k.starts_with("gen_ai.input"))
+        );
+        for sentinel in [common::PROMPT_SENTINEL, common::ARGS_SENTINEL] {
+            assert_eq!(json.contains(sentinel), on, "{capture:?}: {json}");
+        }
+    }
+}
+
+/// With capture off nobody enables `forge::content`, so forge-agent never
+/// serialises a prompt; with capture on the layer asks for it.
+#[test]
+fn the_content_target_is_enabled_only_with_capture_on() {
+    for capture in [false, true] {
+        let guard = telemetry("http://127.0.0.1:9")
+            .capture_content(capture)
+            .traces(false)
+            .metrics(false)
+            .build()
+            .expect("build");
+        let mut enabled = None;
+        with_layers(&guard, || {
+            enabled = Some(tracing::enabled!(
+                target: "forge::content",
+                tracing::Level::TRACE
+            ));
+        });
+        assert_eq!(enabled, Some(capture));
+        assert_eq!(forge_telemetry::CONTENT_TARGET, "forge::content");
+    }
+}

@@ -10,6 +10,11 @@ use tracing::field::Empty;
 pub(crate) const PROMPT_SENTINEL: &str = "PROMPT-SENTINEL-7f3a9c";
 /// An API key that must never be exported.
 pub(crate) const KEY_SENTINEL: &str = "sk-KEY-SENTINEL-51d2e8";
+/// Tool arguments and a tool result, exported only with capture on.
+pub(crate) const ARGS_SENTINEL: &str = "ARGS-SENTINEL-c04e19";
+pub(crate) const RESULT_SENTINEL: &str = "RESULT-SENTINEL-9a61d7";
+/// An answer, exported only with capture on.
+pub(crate) const ANSWER_SENTINEL: &str = "ANSWER-SENTINEL-2e7b50";
 
 /// One conversation: `invoke_agent` around a streamed chat that asks for a
 /// tool, the tool call (a sibling of the chat), and a second chat that answers.
@@ -77,8 +82,76 @@ pub(crate) fn emit_chat_with_content() {
     drop(span);
 }
 
+/// A conversation with its content, emitted as forge-agent emits it: TRACE
+/// events on `forge::content`; the chat ones inside `invoke_agent` (marked
+/// `gen_ai.operation.name = "chat"`) while the `chat` span is open, the tool
+/// ones inside `execute_tool`. One event also carries a key, which must never
+/// be exported.
+pub(crate) fn emit_conversation_with_content(conversation: &str) {
+    let agent = tracing::info_span!(
+        "invoke_agent",
+        otel.name = "invoke_agent calculator",
+        otel.kind = "internal",
+        gen_ai.operation.name = "invoke_agent",
+        gen_ai.conversation.id = conversation,
+    );
+    let _entered = agent.enter();
+    let chat = chat_span();
+    let input =
+        format!(r#"[{{"role":"user","parts":[{{"type":"text","content":"{PROMPT_SENTINEL}"}}]}}]"#);
+    tracing::event!(
+        target: "forge::content",
+        tracing::Level::TRACE,
+        gen_ai.operation.name = "chat",
+        gen_ai.input.messages = input.as_str(),
+        gen_ai.system_instructions = "[]",
+        api_key = KEY_SENTINEL,
+        "chat input"
+    );
+    tracing::event!(
+        target: "forge::content",
+        tracing::Level::TRACE,
+        gen_ai.operation.name = "chat",
+        gen_ai.output.messages = ANSWER_SENTINEL,
+        "chat output"
+    );
+    drop(chat);
+    let tool = tool_span("add", "call_1");
+    tool.in_scope(|| {
+        tracing::event!(
+            target: "forge::content",
+            tracing::Level::TRACE,
+            gen_ai.tool.call.arguments = ARGS_SENTINEL,
+            "tool arguments"
+        );
+        tracing::event!(
+            target: "forge::content",
+            tracing::Level::TRACE,
+            gen_ai.tool.call.result = RESULT_SENTINEL,
+            "tool result"
+        );
+    });
+}
+
 fn chat(response_id: &str, finish: &str, output_tokens: u64) {
-    let span = tracing::info_span!(
+    let span = chat_span();
+    std::thread::sleep(Duration::from_millis(2));
+    span.record("forge.queue_wait", 0.000_5f64);
+    span.record("gen_ai.response.time_to_first_chunk", 0.001f64);
+    span.record("gen_ai.response.model", "gpt-test-2026");
+    span.record("gen_ai.response.id", response_id);
+    span.record("gen_ai.response.finish_reasons", finish);
+    span.record("gen_ai.usage.input_tokens", 12u64);
+    span.record("gen_ai.usage.output_tokens", output_tokens);
+    span.record("gen_ai.usage.cache_read.input_tokens", 4u64);
+    span.record("gen_ai.usage.cache_creation.input_tokens", 0u64);
+    span.record("gen_ai.usage.reasoning.output_tokens", 0u64);
+    span.record("forge.output_chunks", 4u64);
+    span.record("forge.stream.completed", true);
+}
+
+fn chat_span() -> tracing::Span {
+    tracing::info_span!(
         target: "forge_providers::chat",
         "chat",
         otel.name = "chat gpt-test",
@@ -105,24 +178,19 @@ fn chat(response_id: &str, finish: &str, output_tokens: u64) {
         forge.stream.completed = Empty,
         error.type = Empty,
         otel.status_code = Empty,
-    );
-    std::thread::sleep(Duration::from_millis(2));
-    span.record("forge.queue_wait", 0.000_5f64);
-    span.record("gen_ai.response.time_to_first_chunk", 0.001f64);
-    span.record("gen_ai.response.model", "gpt-test-2026");
-    span.record("gen_ai.response.id", response_id);
-    span.record("gen_ai.response.finish_reasons", finish);
-    span.record("gen_ai.usage.input_tokens", 12u64);
-    span.record("gen_ai.usage.output_tokens", output_tokens);
-    span.record("gen_ai.usage.cache_read.input_tokens", 4u64);
-    span.record("gen_ai.usage.cache_creation.input_tokens", 0u64);
-    span.record("gen_ai.usage.reasoning.output_tokens", 0u64);
-    span.record("forge.output_chunks", 4u64);
-    span.record("forge.stream.completed", true);
+    )
 }
 
 fn tool(name: &str, call_id: &str, error: Option<&str>) {
-    let span = tracing::info_span!(
+    let span = tool_span(name, call_id);
+    if let Some(kind) = error {
+        span.record("error.type", kind);
+        span.record("otel.status_code", "ERROR");
+    }
+}
+
+fn tool_span(name: &str, call_id: &str) -> tracing::Span {
+    tracing::info_span!(
         "execute_tool",
         otel.name = format!("execute_tool {name}"),
         otel.kind = "internal",
@@ -132,9 +200,5 @@ fn tool(name: &str, call_id: &str, error: Option<&str>) {
         gen_ai.tool.type = "function",
         error.type = Empty,
         otel.status_code = Empty,
-    );
-    if let Some(kind) = error {
-        span.record("error.type", kind);
-        span.record("otel.status_code", "ERROR");
-    }
+    )
 }

@@ -66,8 +66,13 @@ fn agent(model: Arc<dyn Model>, telemetry: &TelemetryGuard) -> Agent {
         .build()
 }
 
-/// Runs one scripted conversation with the guard's layers as the subscriber.
-async fn converse(telemetry: &TelemetryGuard, conversation: &str) -> String {
+/// A prompt marker for the capture-on test, so that the capture-off tests,
+/// which search rotel's whole output for [`PROMPT_SENTINEL`], stay exact.
+const CAPTURED_SENTINEL: &str = "CAPTURED-PROMPT-5c1d0a";
+
+/// Runs one scripted conversation with the guard's layers as the subscriber;
+/// the prompt carries `marker`.
+async fn converse(telemetry: &TelemetryGuard, conversation: &str, marker: &str) -> String {
     let mut script = Script::new();
     let call = ScriptTurn::new().call("add", json!({"a": 20, "b": 22}));
     script.push(conversation, call);
@@ -80,7 +85,7 @@ async fn converse(telemetry: &TelemetryGuard, conversation: &str) -> String {
 
     let subscriber = tracing_subscriber::registry().with(telemetry.layer());
     let _default = tracing::subscriber::set_default(subscriber);
-    let prompt = format!("Please add 20 and 22. {PROMPT_SENTINEL}");
+    let prompt = format!("Please add 20 and 22. {marker}");
     let output = agent(model(&emulator), telemetry)
         .run(Conversation::new(prompt).with_id(conversation))
         .await
@@ -101,7 +106,7 @@ fn emulated_conversation_reaches_rotel_over_both_protocols() {
             .enable_all()
             .build()
             .expect("runtime");
-        let text = runtime.block_on(converse(&telemetry, &conversation));
+        let text = runtime.block_on(converse(&telemetry, &conversation, PROMPT_SENTINEL));
         assert!(text.contains("42"), "{text}");
         telemetry
             .shutdown()
@@ -162,4 +167,53 @@ fn check_metrics(output: &Output, service: &str) {
             .text
             .contains("forge.dispatch.outcome: Str(success)")
     );
+}
+
+/// With capture on, the real agent's prompts, answers and tool payloads reach
+/// the collector as attributes of the spans they belong to; the key never does.
+#[test]
+fn captured_content_of_a_real_conversation_reaches_rotel() {
+    let key = env(KEY_VAR);
+    let _serial = SERIAL.lock().unwrap_or_else(PoisonError::into_inner);
+    let protocol = Protocol::HttpProtobuf;
+    let service = service("content", protocol);
+    let telemetry = guard(protocol, &service, true);
+    let conversation = format!("conv-{service}");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(converse(&telemetry, &conversation, CAPTURED_SENTINEL));
+    telemetry
+        .shutdown()
+        .expect("the collector accepted everything");
+
+    let output = Output::wait_for(&env("FORGE_ROTEL_OUTPUT"), &service, 4);
+    let spans = output.spans(&service);
+    let chats: Vec<_> = spans.iter().filter(|s| s.name == "chat emulated").collect();
+    assert_eq!(chats.len(), 2, "{spans:#?}");
+    for chat in &chats {
+        let input = chat.attr("gen_ai.input.messages");
+        assert!(input.contains(CAPTURED_SENTINEL), "{input}");
+        assert!(
+            input.starts_with(r#"Str([{"role":"user","parts":["#),
+            "{input}"
+        );
+    }
+    let outputs: String = chats
+        .iter()
+        .map(|c| c.attr("gen_ai.output.messages"))
+        .collect();
+    assert!(outputs.contains(r#""type":"tool_call""#), "{outputs}");
+    assert!(outputs.contains("The sum is 42."), "{outputs}");
+    let tool = one(&spans, "execute_tool add");
+    let arguments = tool.attr("gen_ai.tool.call.arguments");
+    assert!(
+        arguments.contains("20") && arguments.contains("22"),
+        "{arguments}"
+    );
+    tool.expect("gen_ai.tool.call.result", "Str(42)");
+    let agent = one(&spans, "invoke_agent calculator");
+    assert!(!agent.attributes.contains_key("gen_ai.input.messages"));
+    assert!(!output.text().contains(&key), "API key exported");
 }
