@@ -25,6 +25,18 @@ pub(crate) enum Command {
     Emulate(EmulateArgs),
 }
 
+impl Command {
+    /// The export options of a command that runs conversations; `emulate`
+    /// has none and never exports.
+    pub(crate) fn export(&self) -> Option<&ExportArgs> {
+        match self {
+            Self::Run(args) => Some(&args.export),
+            Self::Load(args) => Some(&args.export),
+            Self::Emulate(_) => None,
+        }
+    }
+}
+
 /// A wire dialect.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum Dialect {
@@ -70,11 +82,22 @@ pub(crate) struct ModelArgs {
     pub(crate) seed: u64,
 }
 
+/// Where telemetry goes.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ExportArgs {
+    /// Export traces and metrics to this OTLP collector (overrides
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT`; other `OTEL_*` variables still apply).
+    #[arg(long, value_name = "URL")]
+    pub(crate) otlp: Option<String>,
+}
+
 /// `forge run`.
 #[derive(Debug, Args)]
 pub(crate) struct RunArgs {
     #[command(flatten)]
     pub(crate) model: ModelArgs,
+    #[command(flatten)]
+    pub(crate) export: ExportArgs,
     /// The user's message (default: one that needs two tools at once).
     #[arg(long)]
     pub(crate) prompt: Option<String>,
@@ -88,6 +111,8 @@ pub(crate) struct RunArgs {
 pub(crate) struct LoadArgs {
     #[command(flatten)]
     pub(crate) model: ModelArgs,
+    #[command(flatten)]
+    pub(crate) export: ExportArgs,
     /// How many conversations (default: one per workload entry).
     #[arg(long, conflicts_with = "duration")]
     pub(crate) conversations: Option<u64>,

@@ -9,6 +9,7 @@
 //! forge run --prompt "Use the calculator for \"2 ^ 10\" and read the clock."
 //! forge load --conversations 1000 --concurrency 1000 --provider openai
 //! forge load --workload bfcl:BFCL_v4_parallel_multiple.json --provider google
+//! forge run --otlp http://127.0.0.1:4318     # or OTEL_EXPORTER_OTLP_ENDPOINT
 //! forge emulate --listen 127.0.0.1:8787 --first-token-ms 200
 //! ```
 
@@ -47,14 +48,24 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let telemetry = match telemetry::install(cli.command.export()) {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("forge: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let observer = telemetry.dispatch_observer();
     let result = runtime.block_on(async {
-        let _telemetry = telemetry::install()?;
         match cli.command {
-            cli::Command::Run(args) => run::run(args).await,
-            cli::Command::Load(args) => load::load(args, nofile).await,
+            cli::Command::Run(args) => run::run(args, observer).await,
+            cli::Command::Load(args) => load::load(args, nofile, observer).await,
             cli::Command::Emulate(args) => emulate::emulate(args).await,
         }
     });
+    // Flush after `block_on` has returned: the wait blocks this thread, which
+    // is then no longer driving the runtime.
+    telemetry.finish();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

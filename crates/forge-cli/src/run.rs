@@ -3,11 +3,12 @@
 use std::{
     io::Write as _,
     path::{Path, PathBuf},
+    sync::Arc,
     time::Duration,
 };
 
 use forge_agent::{Agent, AgentEvent, Conversation, StopCause};
-use forge_core::ToolOutcome;
+use forge_core::{DispatchObserver, ToolOutcome};
 use forge_dispatch::Dispatcher;
 use forge_emulator::Latency;
 
@@ -33,12 +34,21 @@ const PACING: Latency = Latency {
 /// The longest tool output shown on the terminal.
 const SHOWN_OUTPUT: usize = 160;
 
-pub(crate) async fn run(args: RunArgs) -> anyhow::Result<()> {
+/// Runs one conversation; `observer` (the telemetry's, when exporting) sees
+/// every tool dispatch.
+pub(crate) async fn run(
+    args: RunArgs,
+    observer: Option<Arc<dyn DispatchObserver>>,
+) -> anyhow::Result<()> {
     let backend = model::backend(&args.model, None, PACING).await?;
     let section = &backend.agent;
     let root = files_root(args.root.as_deref(), section)?;
     let registry = tools::builtin_registry(&root)?;
-    let dispatcher = Dispatcher::builder(registry).build();
+    let mut dispatcher = Dispatcher::builder(registry);
+    if let Some(observer) = observer {
+        dispatcher = dispatcher.observer(observer);
+    }
+    let dispatcher = dispatcher.build();
     let agent = build_agent(&backend, dispatcher);
     let prompt = args
         .prompt

@@ -1,4 +1,5 @@
-//! Process resources: the open-files limit, CPU time and resident memory.
+//! Process resources: the open-files limit, CPU time, resident memory and
+//! the async runtime's alive tasks.
 //!
 //! CPU and memory figures are read from `/proc/self` (Linux); elsewhere they
 //! are reported as unavailable.
@@ -43,6 +44,34 @@ pub(crate) fn rss() -> Option<(u64, u64)> {
     Some((field("VmRSS:")?, field("VmHWM:")?))
 }
 
+/// The current runtime's alive (spawned, not yet ended) tasks.
+///
+/// # Panics
+///
+/// Outside a Tokio runtime.
+pub(crate) fn alive_tasks() -> usize {
+    tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks()
+}
+
+/// Waits up to `bound` for the runtime's alive tasks to fall back to
+/// `idle`, polling every 10 ms; returns the last count seen.
+///
+/// Tasks whose work is done may still count as alive for a moment (a
+/// spawned conversation releases its permit just before it ends, a closed
+/// connection's task still has to observe the close), hence the wait.
+pub(crate) async fn settle_tasks(idle: usize, bound: Duration) -> usize {
+    let deadline = tokio::time::Instant::now() + bound;
+    loop {
+        let alive = alive_tasks();
+        if alive <= idle || tokio::time::Instant::now() >= deadline {
+            return alive;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,5 +83,23 @@ mod tests {
             let (now, peak) = rss().unwrap();
             assert!(now > 0 && peak >= now);
         }
+    }
+
+    #[tokio::test]
+    async fn alive_tasks_settle_back_to_idle() {
+        let idle = alive_tasks();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let _ = stopped.await;
+        });
+        assert_eq!(alive_tasks(), idle + 1);
+        // Still running: the settle gives up at its bound.
+        assert_eq!(
+            settle_tasks(idle, Duration::from_millis(50)).await,
+            idle + 1
+        );
+        drop(stop);
+        assert_eq!(settle_tasks(idle, Duration::from_secs(5)).await, idle);
+        task.await.unwrap();
     }
 }

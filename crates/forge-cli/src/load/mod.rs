@@ -11,12 +11,16 @@ use std::{
 
 use anyhow::Context as _;
 use forge_agent::Agent;
+use forge_core::DispatchObserver;
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::Semaphore;
 
-use crate::{cli::LoadArgs, model, sys};
+use crate::{cli::LoadArgs, model, sys, telemetry};
 use stats::{RunFacts, Stats};
 use workload::Workload;
+
+/// The longest wait, after the run, for its tasks to end.
+const TASK_SETTLE: Duration = Duration::from_secs(2);
 
 /// How many conversations to start, and for how long.
 struct Plan {
@@ -25,7 +29,11 @@ struct Plan {
     concurrency: usize,
 }
 
-pub(crate) async fn load(args: LoadArgs, open_files_limit: Option<u64>) -> anyhow::Result<()> {
+pub(crate) async fn load(
+    args: LoadArgs,
+    open_files_limit: Option<u64>,
+    observer: Option<Arc<dyn DispatchObserver>>,
+) -> anyhow::Result<()> {
     anyhow::ensure!(args.concurrency > 0, "--concurrency must be at least 1");
     let workload = Workload::read(args.workload.as_deref())?;
     report_flagged(&workload);
@@ -33,10 +41,11 @@ pub(crate) async fn load(args: LoadArgs, open_files_limit: Option<u64>) -> anyho
         workload.write_script(path)?;
         eprintln!("-- wrote the emulator script to {}", path.display());
     }
+    let idle_tasks = sys::alive_tasks();
     let pacing = forge_emulator::Latency::none();
     let backend = model::backend(&args.model, workload.script(), pacing).await?;
     let stats = Arc::new(Stats::new());
-    let agents = workload.agents(&backend, stats.clone())?;
+    let agents = workload.agents(&backend, telemetry::observe_both(stats.clone(), observer))?;
 
     let count = match (args.conversations, args.duration) {
         (Some(n), _) => Some(n),
@@ -48,6 +57,7 @@ pub(crate) async fn load(args: LoadArgs, open_files_limit: Option<u64>) -> anyho
     sys::reset_peak_rss();
     let cpu_before = sys::cpu_time();
     let started = Instant::now();
+    stats.set_warm_up(stats::WarmUp::of(count, args.duration, started));
     let plan = Plan {
         count,
         until: args.duration.map(|s| started + Duration::from_secs_f64(s)),
@@ -61,20 +71,29 @@ pub(crate) async fn load(args: LoadArgs, open_files_limit: Option<u64>) -> anyho
     let peak_rss = sys::rss().map(|(_, peak)| peak);
     bar.finish_and_clear();
 
+    let (provider, in_process_emulator) = (backend.provider, backend.emulator.is_some());
+    drop(agents);
+    backend.shutdown().await;
+    // The pooled client outlives the models: release it so its pool's tasks
+    // end and the alive-task count can return to idle.
+    forge_providers::release_shared_clients();
+    let end_tasks = sys::settle_tasks(idle_tasks, TASK_SETTLE).await;
+    let end_rss = sys::rss().map(|(now, _)| now);
     let figures = stats.figures(RunFacts {
-        provider: backend.provider.to_owned(),
+        provider: provider.to_owned(),
         workload: workload.describe(),
-        in_process_emulator: backend.emulator.is_some(),
+        in_process_emulator,
         concurrency: args.concurrency,
         elapsed,
         cpu,
         idle_rss,
         peak_rss,
+        end_rss,
+        idle_tasks,
+        end_tasks,
         expected_invalid,
         open_files_limit,
     });
-    drop(agents);
-    backend.shutdown().await;
     print!("{}", figures.table());
     if let Some(path) = &args.json {
         let json = serde_json::to_string_pretty(&figures)?;
@@ -106,8 +125,7 @@ async fn drive(
         let (agent, stats, bar) = (agent.clone(), stats.clone(), bar.clone());
         stats.started();
         tokio::spawn(async move {
-            let result = agent.run(conversation).await;
-            stats.finished(&result);
+            stats.run(&agent, conversation).await;
             bar.inc(1);
             drop(permit);
         });
