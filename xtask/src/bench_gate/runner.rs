@@ -15,7 +15,8 @@
 //!    10 ms runs mostly within ±3 %, and the rule needs most rounds to agree. Benches are grouped by
 //!    their sizes, one process per group and side, selected with `--exact`.
 //!    Round `r` runs base then head when `r` is even, head then base when odd
-//!    (A B B A …), so neither side always runs on a warmer machine.
+//!    (A B B A …), so neither side always runs on a warmer machine, and uses
+//!    copy `r mod 4` of each side's executables (see [`stage`]).
 //! 3. Extra rounds for benches the rule calls borderline, up to the maximum.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -37,6 +38,8 @@ pub(crate) const SAMPLE_COUNT: u64 = 200;
 const MAX_SAMPLE_SIZE: u64 = 1 << 20;
 /// Budget of one bench in one run, used to cut the count of slow benches.
 const BENCH_BUDGET_NS: f64 = 100_000_000.0;
+/// Fresh copies of each side's executables that rounds rotate through.
+const COPIES: usize = 4;
 /// Samples taken during discovery (its medians only size the real runs).
 const DISCOVERY_SAMPLES: &str = "20";
 /// divan settings from the environment that would override the gate's.
@@ -126,43 +129,62 @@ struct Group {
 /// A head executable fails or prints a table the parser rejects. (A failing
 /// base executable is reported as skipped.)
 pub(crate) fn compare(base: &Side<'_>, head: &Side<'_>, settings: &Settings) -> Result<Comparison> {
-    let base_set = stage(base.set, &settings.stage_dir.join("base"))?;
-    let head_set = stage(head.set, &settings.stage_dir.join("head"))?;
-    let base = Side {
-        set: &base_set,
-        env: base.env.clone(),
-    };
-    let head = Side {
-        set: &head_set,
-        env: head.env.clone(),
-    };
+    let base_sets = stage(base.set, &settings.stage_dir.join("base"))?;
+    let head_sets = stage(head.set, &settings.stage_dir.join("head"))?;
+    let base = sides(&base_sets, &base.env);
+    let head = sides(&head_sets, &head.env);
     compare_staged(&base, &head, settings)
 }
 
-/// Links (or copies) `set`'s executables into `dir`.
-///
-/// Both sides run from paths of equal length (`…/run/base/x`, `…/run/head/x`):
-/// the kernel copies the executable's path onto the new process's stack, and
-/// a different length shifts the alignment of everything below it, which can
-/// move a nanosecond bench by several percent on its own.
-fn stage(set: &BenchSet, dir: &Path) -> Result<BenchSet> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut bins = BTreeMap::new();
-    for (name, exe) in &set.bins {
-        let staged = dir.join(name);
-        let _ = std::fs::remove_file(&staged);
-        if std::fs::hard_link(exe, &staged).is_err() {
-            std::fs::copy(exe, &staged).with_context(|| format!("copying {}", exe.display()))?;
-        }
-        bins.insert(name.clone(), staged);
-    }
-    Ok(BenchSet {
-        label: set.label.clone(),
-        bins,
-    })
+fn sides<'a>(sets: &'a [BenchSet], env: &[(String, String)]) -> Vec<Side<'a>> {
+    sets.iter()
+        .map(|set| Side {
+            set,
+            env: env.to_vec(),
+        })
+        .collect()
 }
 
-fn compare_staged(base: &Side<'_>, head: &Side<'_>, settings: &Settings) -> Result<Comparison> {
+/// Copies `set`'s executables into [`COPIES`] directories under `dir`.
+///
+/// Both sides run from paths of equal length (`…/run/base/N/x`,
+/// `…/run/head/N/x`): the kernel copies the executable's path onto the new
+/// process's stack, and a different length shifts the alignment of
+/// everything below it, which can move a nanosecond bench by several percent
+/// on its own.
+///
+/// Each copy is a new file, never a hard link, and rounds rotate through the
+/// copies: two byte-identical files measured up to 6 % apart here in every
+/// round (where their pages sit in memory stays fixed while they are cached),
+/// so a bias tied to one file would otherwise look like a consistent
+/// regression. Rotating turns it into noise that the 80 % rule absorbs.
+fn stage(set: &BenchSet, dir: &Path) -> Result<Vec<BenchSet>> {
+    (0..COPIES)
+        .map(|copy| {
+            let dir = dir.join(copy.to_string());
+            std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+            let mut bins = BTreeMap::new();
+            for (name, exe) in &set.bins {
+                let staged = dir.join(name);
+                let _ = std::fs::remove_file(&staged);
+                std::fs::copy(exe, &staged)
+                    .with_context(|| format!("copying {}", exe.display()))?;
+                bins.insert(name.clone(), staged);
+            }
+            Ok(BenchSet {
+                label: set.label.clone(),
+                bins,
+            })
+        })
+        .collect()
+}
+
+fn compare_staged(
+    bases: &[Side<'_>],
+    heads: &[Side<'_>],
+    settings: &Settings,
+) -> Result<Comparison> {
+    let (base, head) = (&bases[0], &heads[0]);
     let started = Instant::now();
     let mut out = Comparison::default();
     let mut planned = Vec::new();
@@ -202,7 +224,8 @@ fn compare_staged(base: &Side<'_>, head: &Side<'_>, settings: &Settings) -> Resu
                     todo.len()
                 );
             }
-            run_round(round, &groups, base, head, &mut planned)?;
+            let copy = round % bases.len().min(heads.len());
+            run_round(round, &groups, &bases[copy], &heads[copy], &mut planned)?;
         }
         done += batch;
         todo = borderline(&planned, settings.threshold);

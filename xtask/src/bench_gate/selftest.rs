@@ -1,7 +1,8 @@
 //! `--self-test`: measures how far the gate can be trusted on this machine.
 //!
-//! - `aa`: compares the working tree's benches against themselves N times; any
-//!   confirmed regression is a false alarm.
+//! - `aa`: compares the working tree's benches N times against a fresh,
+//!   byte-identical copy of their executables; any confirmed regression is a
+//!   false alarm.
 //! - `slowdown`: builds a throw-away copy of the working tree (in the gate's
 //!   build directory, never in the real sources) with a spin loop injected at
 //!   the top of forge-dispatch's `dispatch` function, calibrates the spin to
@@ -29,10 +30,19 @@ use super::tree::Snapshot;
 /// Environment variable the injected spin reads.
 pub(crate) const SPIN_ENV: &str = "FORGE_BENCH_GATE_SPIN";
 /// Benches faster than this are not calibration targets when a slower one is
-/// affected: the patch's own call costs a few ns, too much of a 20 ns bench.
-const MIN_TARGET_NS: f64 = 100.0;
-/// Calibration runs after the first estimate.
-const REFINE_STEPS: usize = 4;
+/// affected. An out-of-order core runs the first few dozen spin iterations in
+/// the shadow of the code around them: measured here on a 137 ns bench, up to
+/// 40 spins cost nothing visible and 64 spins cost 15–40 ns, so a fast target
+/// jumps past the wanted slowdown. At 400 ns and above, 7 % takes well over
+/// 100 spins, where each spin costs about the same.
+const MIN_TARGET_NS: f64 = 400.0;
+/// Calibration measurements on the target, the first estimate included, at
+/// most.
+const REFINE_STEPS: usize = 8;
+/// Calibration stops within this fraction of the wanted slowdown (±0.7
+/// points for 7 %): a looser band let it settle at 6 %, and the comparisons
+/// then measured the target at 5.1–5.9 %, barely over the 5 % threshold.
+const CALIBRATION_TOLERANCE: f64 = 0.1;
 /// Spin iterations used to measure a spin iteration's cost.
 const PROBE_SPIN: u64 = 20_000;
 
@@ -57,7 +67,7 @@ fn __forge_bench_gate_spin() {
 /// Self-test flavours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum Mode {
-    /// HEAD against itself: counts false alarms.
+    /// HEAD against a byte-identical copy of itself: counts false alarms.
     Aa,
     /// HEAD against a copy with a slowed dispatch: counts detections.
     Slowdown,
@@ -89,20 +99,26 @@ pub(crate) fn run(
     let clean = !repo.is_dirty()?;
     let head = builder.build_working_tree(repo, &head_commit, clean)?;
     match plan.mode {
-        Mode::Aa => aa(&head, plan, settings),
+        Mode::Aa => aa(builder, &head, plan, settings),
         Mode::Slowdown => slowdown(repo, builder, &head, plan, settings),
     }
 }
 
-fn aa(head: &BenchSet, plan: &Plan, settings: &Settings) -> Result<ExitCode> {
-    let side = || Side {
+fn aa(builder: &Builder, head: &BenchSet, plan: &Plan, settings: &Settings) -> Result<ExitCode> {
+    let base = Side {
         set: head,
         env: Vec::new(),
     };
+    let copy_dir = builder.gate_dir().join("bins").join("selftest-copy");
     let mut false_alarms = 0;
     for i in 1..=plan.comparisons {
         let started = Instant::now();
-        let cmp = compare(&side(), &side(), settings)?;
+        let copy = fresh_copy(head, &copy_dir)?;
+        let other = Side {
+            set: &copy,
+            env: Vec::new(),
+        };
+        let cmp = compare(&base, &other, settings)?;
         let tally = Tally::of(&cmp);
         false_alarms += usize::from(tally.regressions > 0);
         let secs = started.elapsed().as_secs_f64();
@@ -114,6 +130,29 @@ fn aa(head: &BenchSet, plan: &Plan, settings: &Settings) -> Result<ExitCode> {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    })
+}
+
+/// Byte-identical copies of `set`'s executables in `dir`, made anew.
+///
+/// The A/A comparison runs one side from these: a new file gets new pages in
+/// the page cache, and identical bytes in two files have measured a few
+/// percent apart, consistently, on this machine (see `docs/bench-gate.md`).
+/// A real gate run always compares two files, so the A/A test does too.
+fn fresh_copy(set: &BenchSet, dir: &std::path::Path) -> Result<BenchSet> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut bins = std::collections::BTreeMap::new();
+    for (name, exe) in &set.bins {
+        let copy = dir.join(name);
+        std::fs::copy(exe, &copy).with_context(|| format!("copying {}", exe.display()))?;
+        bins.insert(name.clone(), copy);
+    }
+    Ok(BenchSet {
+        label: format!("copy of {}", set.label),
+        bins,
     })
 }
 
@@ -232,9 +271,11 @@ fn calibrate(
     let r_long = target.assessment.median_ratio;
 
     let filter = Some(exact_regex(&target.path));
+    // Ten rounds per step: with five, two neighbouring spin counts measured
+    // 1.087x (189 spins) and 1.130x (161 spins) under load.
     let only = Settings {
-        rounds: 5,
-        max_rounds: 5,
+        rounds: 10,
+        max_rounds: 10,
         filter,
         ..probe
     };
@@ -247,7 +288,12 @@ fn calibrate(
     };
     let r_zero = ratio_at(0)?;
     let bounds = ((0.0, r_zero), (PROBE_SPIN as f64, r_long));
-    let (spins, ratio) = refine(ratio_at, bounds, 1.0 + slowdown, slowdown * 0.15)?;
+    let (spins, ratio) = refine(
+        ratio_at,
+        bounds,
+        1.0 + slowdown,
+        slowdown * CALIBRATION_TOLERANCE,
+    )?;
     if spins == 0 {
         eprintln!("warning: the patch alone slows the target by {r_zero:.3}x");
     }
@@ -262,31 +308,46 @@ fn calibrate(
 
 /// Finds the spin count whose measured ratio is within `tolerance` of `want`.
 ///
-/// A spin's cost per iteration is not constant (call, loop set-up, branch
-/// prediction), so the straight line through the two probes is only a first
-/// guess, refined on the target itself (regula falsi, at most
-/// [`REFINE_STEPS`] measurements). Returns the last measured count and ratio.
-fn refine(
-    ratio_at: impl Fn(u64) -> Result<f64>,
+/// A spin's cost per iteration is not constant (call, loop set-up, overlap
+/// with the surrounding code), so the straight line through the two probes is
+/// only a first guess, refined on the target itself with the Illinois variant
+/// of regula falsi (at most [`REFINE_STEPS`] measurements): when one end of the
+/// bracket survives twice, its distance from `want` is halved, so one noisy
+/// measurement kept as an end cannot stall the search. Returns the measured
+/// count and ratio closest to `want`.
+pub(crate) fn refine(
+    mut ratio_at: impl FnMut(u64) -> Result<f64>,
     (mut low, mut high): ((f64, f64), (f64, f64)),
     want: f64,
     tolerance: f64,
 ) -> Result<(u64, f64)> {
-    let mut spins = secant(low, high, want);
-    for step in 1..=REFINE_STEPS {
+    let mut best: Option<(u64, f64)> = None;
+    let mut last_moved: Option<bool> = None;
+    for _ in 0..REFINE_STEPS {
+        let spins = secant(low, high, want);
         let ratio = ratio_at(spins)?;
         println!("self-test: calibrating: {SPIN_ENV}={spins} gives {ratio:.3}x");
-        if (ratio - want).abs() < tolerance || step == REFINE_STEPS {
-            return Ok((spins, ratio));
+        if best.is_none_or(|(_, b)| (ratio - want).abs() < (b - want).abs()) {
+            best = Some((spins, ratio));
         }
-        if ratio < want {
-            low = (spins as f64, ratio);
+        if (ratio - want).abs() < tolerance {
+            break;
+        }
+        let moved_low = ratio < want;
+        let point = (spins as f64, ratio);
+        if moved_low {
+            low = point;
         } else {
-            high = (spins as f64, ratio);
+            high = point;
         }
-        spins = secant(low, high, want);
+        if last_moved == Some(moved_low) {
+            // The other end survived twice: pull it towards `want`.
+            let kept = if moved_low { &mut high } else { &mut low };
+            kept.1 = want + (kept.1 - want) / 2.0;
+        }
+        last_moved = Some(moved_low);
     }
-    unreachable!("the last step returns")
+    best.context("calibration measured nothing")
 }
 
 /// The spin count where the line through `low` and `high` (spins, ratio)
@@ -302,9 +363,14 @@ pub(crate) fn secant(low: (f64, f64), high: (f64, f64), want: f64) -> u64 {
 }
 
 /// The fastest bench the long spin slowed at least twofold, preferring one
-/// of at least [`MIN_TARGET_NS`].
+/// of at least [`MIN_TARGET_NS`]. Thread rows (`…::t=N`) are left out: with
+/// two threads on two shared cores their rounds rarely agree.
 fn pick_target(results: &[BenchResult]) -> Option<&BenchResult> {
-    let affected = || results.iter().filter(|r| r.assessment.median_ratio > 2.0);
+    let affected = || {
+        results
+            .iter()
+            .filter(|r| r.assessment.median_ratio > 2.0 && !r.path.contains("::t="))
+    };
     let fastest = |min_ns: f64| {
         affected()
             .filter(|r| base_median(r) >= min_ns)

@@ -12,7 +12,7 @@ use super::divan::{Measurement, parse_duration_ns, parse_table};
 use super::git::parse_batch;
 use super::report::{Meta, Tally, format_ns, markdown};
 use super::runner::{Settings, Side, compare, sample_plan};
-use super::selftest::{exact_regex, inject_spin, secant};
+use super::selftest::{exact_regex, inject_spin, refine, secant};
 use super::tree::Snapshot;
 
 const GOLDEN: &str = include_str!("testdata/divan_sample.txt");
@@ -482,4 +482,29 @@ fn spin_calibration_interpolates_between_points() {
         "the patch alone is too slow"
     );
     assert_eq!(secant((5.0, 1.1), (5.0, 1.1), 1.07), 0, "no slope");
+}
+
+/// A target slowed by nothing for the first 40 spins (they overlap with the
+/// surrounding code), then linearly: the search still lands near 7 %.
+#[test]
+fn refine_finds_the_slowdown_past_a_knee() {
+    let curve = |n: u64| 1.0 + (n as f64 - 40.0).max(0.0) * 0.0005;
+    let long = (20_000.0, curve(20_000));
+    let (spins, ratio) = refine(|n| Ok(curve(n)), ((0.0, 1.0), long), 1.07, 0.0105).unwrap();
+    assert!((ratio - 1.07).abs() < 0.0105, "{spins} spins give {ratio}");
+    assert_eq!(ratio, curve(spins));
+}
+
+/// One noisy measurement that becomes an end of the bracket must not stall
+/// the search (plain regula falsi would keep it for every later step).
+#[test]
+fn refine_recovers_from_an_outlier() {
+    let curve = |n: u64| 1.0 + n as f64 * 0.001;
+    let mut calls = 0;
+    let noisy = |n: u64| {
+        calls += 1;
+        Ok(if calls == 1 { 1.185 } else { curve(n) })
+    };
+    let (spins, ratio) = refine(noisy, ((0.0, 1.0), (100.0, 1.1)), 1.07, 0.0105).unwrap();
+    assert!((ratio - 1.07).abs() < 0.0105, "{spins} spins give {ratio}");
 }
