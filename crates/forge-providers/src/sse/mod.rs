@@ -9,6 +9,9 @@
 //! into `data` (joined by `\n`), and the event borrows from there. The size
 //! limit covers one event's unfinished line plus its data so far, so a
 //! server that never sends a blank line cannot grow memory without bound.
+//! A byte-order mark is stripped only at the start of the stream, and the
+//! first reads may split it: up to two bytes that could begin one are held
+//! in `bom_held` until the third byte decides.
 
 use forge_core::{Error, ErrorKind};
 use memchr::memchr2;
@@ -37,6 +40,7 @@ pub struct SseDecoder {
     has_data: bool,
     pending_cr: bool,
     started: bool,
+    bom_held: usize,
     max_event_bytes: usize,
 }
 
@@ -50,6 +54,7 @@ impl SseDecoder {
             has_data: false,
             pending_cr: false,
             started: false,
+            bom_held: 0,
             max_event_bytes,
         }
     }
@@ -105,16 +110,29 @@ impl SseDecoder {
     /// Whether bytes of an unfinished event are buffered. At the end of the
     /// body this means the stream was cut mid-event.
     pub fn has_partial_event(&self) -> bool {
-        !self.line.is_empty() || self.has_data || !self.event.is_empty()
+        !self.line.is_empty() || self.has_data || !self.event.is_empty() || self.bom_held > 0
     }
 
+    /// Strips a byte-order mark at the start of the stream, however the
+    /// first reads split it. Returns what is left of `chunk` to decode.
     fn skip_bom<'c>(&mut self, chunk: &'c [u8]) -> &'c [u8] {
         const BOM: &[u8] = b"\xEF\xBB\xBF";
-        if chunk.is_empty() {
+        let missing = &BOM[self.bom_held..];
+        let known = missing.len().min(chunk.len());
+        if chunk[..known] != missing[..known] {
+            // Not a BOM after all: the held bytes begin the first line.
+            self.line.extend_from_slice(&BOM[..self.bom_held]);
+            self.bom_held = 0;
+            self.started = true;
             return chunk;
         }
-        self.started = true;
-        chunk.strip_prefix(BOM).unwrap_or(chunk)
+        if known == missing.len() {
+            self.bom_held = 0;
+            self.started = true;
+            return &chunk[known..];
+        }
+        self.bom_held += known;
+        &[]
     }
 
     fn check_size(&self) -> Result<(), Error> {

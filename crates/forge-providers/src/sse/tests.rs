@@ -113,6 +113,51 @@ fn a_leading_bom_is_skipped() {
 }
 
 #[test]
+fn a_bom_split_across_the_first_reads_is_skipped() {
+    let stream: &[u8] = b"\xEF\xBB\xBFdata: x\n\n";
+    let expected = vec![pair("", "x")];
+    for first in 0..=3 {
+        for second in first..=3 {
+            let reads = [&stream[..first], &stream[first..second], &stream[second..]];
+            assert_eq!(decode(&reads), expected, "reads split at {first}, {second}");
+        }
+    }
+    let bytes: Vec<&[u8]> = stream.chunks(1).collect();
+    assert_eq!(decode(&bytes), expected);
+}
+
+#[test]
+fn bom_lookalikes_are_line_bytes_and_a_later_bom_is_kept() {
+    // A BOM prefix that turns into something else belongs to the first line.
+    assert_eq!(
+        decode(&[b"\xEF", b"\xBB", b"\n", b"data: x\n\n"]),
+        vec![pair("", "x")]
+    );
+    assert_eq!(
+        decode(&[b"\xEF\xBB", b"data: x\n\n"]),
+        decode(&[b"\xEF\xBBdata: x\n\n"])
+    );
+    // Only the stream's first bytes may be a BOM; later ones are data.
+    assert_eq!(
+        decode(&[b"data: 1\n\n", b"\xEF\xBB\xBFdata: 2\n\n"]),
+        vec![pair("", "1")]
+    );
+    assert_eq!(
+        decode(&[b"\xEF\xBB\xBF", b"\xEF\xBB\xBFdata: 2\n\n"]),
+        Vec::<(String, String)>::new()
+    );
+}
+
+#[test]
+fn a_held_bom_prefix_at_eof_is_a_partial_event() {
+    let mut d = SseDecoder::new(1024);
+    d.feed(b"\xEF\xBB", |_| Ok(())).unwrap();
+    assert!(d.has_partial_event());
+    d.feed(b"\xBF", |_| Ok(())).unwrap();
+    assert!(!d.has_partial_event());
+}
+
+#[test]
 fn an_oversized_event_is_an_error_even_without_line_ends() {
     let mut d = SseDecoder::new(16);
     let err = d.feed(&[b'a'; 64], |_| Ok(())).unwrap_err();
