@@ -15,7 +15,6 @@ use std::collections::VecDeque;
 
 use forge_core::{ErrorKind, ResponseBuilder, StreamEvent};
 use forge_providers::{ProviderKind, StreamDecoder, sse::SseDecoder};
-use serde_json::Value;
 
 /// The read size (1..=64) chosen by the first byte, and the body after it.
 fn split_input(data: &[u8]) -> (usize, &[u8]) {
@@ -62,31 +61,6 @@ pub fn sse_decoder(data: &[u8]) {
     }
 }
 
-/// The block index above which [`known_huge_block_index`] skips an input:
-/// a million blocks is tens of MB, which the fuzzer still exercises.
-pub const HUGE_BLOCK_INDEX: u64 = 1 << 20;
-
-/// Finding F3 (docs/reliability.md): the Anthropic assembler grows its block
-/// list to any `index` a frame names, so one `content_block_*` frame with a
-/// huge index makes it allocate without bound and abort the process. True
-/// when an event of `body` names an index above [`HUGE_BLOCK_INDEX`]; the
-/// regression test `anthropic_block_index_far_beyond_the_blocks` in
-/// forge-providers pins this.
-// FIXME(F3): drop this exemption once the Anthropic assembler rejects an
-// index that does not name an open or next block.
-pub fn known_huge_block_index(body: &[u8]) -> bool {
-    let mut decoder = SseDecoder::new(usize::MAX);
-    let mut huge = false;
-    let _ = decoder.feed(body, |event| {
-        let index = serde_json::from_str::<Value>(event.data)
-            .ok()
-            .and_then(|frame| frame.get("index").and_then(Value::as_u64));
-        huge |= index.is_some_and(|index| index > HUGE_BLOCK_INDEX);
-        Ok(())
-    });
-    huge
-}
-
 fn decode(kind: ProviderKind, pieces: &[&[u8]]) -> Result<Vec<StreamEvent>, ErrorKind> {
     let mut decoder = StreamDecoder::new(kind).expect("every vendor is compiled in");
     let mut out = VecDeque::new();
@@ -126,9 +100,6 @@ fn normalize_minted_ids(mut events: Vec<StreamEvent>) -> Vec<StreamEvent> {
 /// result, and the events fold into a response without panicking.
 pub fn stream(kind: ProviderKind, data: &[u8]) {
     let (stride, body) = split_input(data);
-    if kind == ProviderKind::Anthropic && known_huge_block_index(body) {
-        return;
-    }
     let pieces: Vec<&[u8]> = body.chunks(stride).collect();
     let whole = decode(kind, &[body]);
     let split = decode(kind, &pieces);

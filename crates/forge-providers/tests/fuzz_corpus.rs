@@ -87,30 +87,34 @@ fn sse_bom_split_across_reads_is_stripped() {
 }
 
 /// Finding F3 of the `stream_anthropic` fuzz target (input minimised by
-/// `cargo fuzz tmin`): a `content_block_stop` naming block 666666666600000
-/// makes the Anthropic assembler grow its block list to that length, an
-/// allocation that aborts the process. The corpus keeps that input; the
-/// harness skips it (`known_huge_block_index`) because replaying it would
-/// abort this test binary.
-// FIXME(F3): once the Anthropic assembler rejects an index that names no
-// open or next block, expect `MalformedResponse` for both indexes below and
-// remove `known_huge_block_index` from the harness.
+/// `cargo fuzz tmin`, kept in the corpus): a `content_block_stop` naming block
+/// 666666666600000 made the Anthropic assembler grow its block list to that
+/// length, an allocation that aborted the process. An index past the next
+/// block is now a malformed stream, however large.
 #[test]
 fn anthropic_block_index_far_beyond_the_blocks() {
-    let crash = "!op\ndata: {\"type\": \"content_block_stop\", \"index\": 666666666600000}\n\n";
-    assert!(harness::known_huge_block_index(&crash.as_bytes()[1..]));
-    let within = format!(
-        "data: {{\"type\": \"content_block_stop\", \"index\": {}}}\n\n",
-        harness::HUGE_BLOCK_INDEX
-    );
-    assert!(!harness::known_huge_block_index(within.as_bytes()));
+    for index in ["666666666600000", "1048576", "1"] {
+        let event = format!("data: {{\"type\": \"content_block_stop\", \"index\": {index}}}\n\n");
+        let mut decoder = forge_providers::StreamDecoder::new(ProviderKind::Anthropic)
+            .expect("every vendor is compiled in");
+        let mut out = std::collections::VecDeque::new();
 
-    // Today an index far past the last block is accepted, and the assembler
-    // allocates that many empty blocks (here a million).
+        let error = decoder
+            .feed(event.as_bytes(), &mut out)
+            .expect_err("an index past the next block");
+
+        assert_eq!(
+            error.kind(),
+            forge_core::ErrorKind::MalformedResponse,
+            "{index}"
+        );
+        assert!(error.to_string().contains(index), "{error}");
+    }
+
+    // The next block (here the first) is still accepted without a start.
     let mut decoder = forge_providers::StreamDecoder::new(ProviderKind::Anthropic)
         .expect("every vendor is compiled in");
     let mut out = std::collections::VecDeque::new();
-    let fed = decoder.feed(within.as_bytes(), &mut out);
-    assert!(fed.is_ok(), "today the index is accepted (F3): {fed:?}");
-    assert!(out.is_empty());
+    let next = "data: {\"type\": \"content_block_stop\", \"index\": 0}\n\n";
+    assert!(decoder.feed(next.as_bytes(), &mut out).is_ok());
 }

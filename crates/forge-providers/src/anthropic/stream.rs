@@ -61,11 +61,19 @@ impl AnthropicAssembly {
         }
     }
 
-    fn block(&mut self, index: usize) -> &mut Block {
-        if index >= self.blocks.len() {
-            self.blocks.resize_with(index + 1, || Block::Other);
+    /// The block at `index`: one already started, or the next one.
+    ///
+    /// Blocks are numbered from 0 in order, so an index past the next one is
+    /// a malformed stream; growing the list to reach it would let one event
+    /// allocate without bound.
+    fn block(&mut self, index: usize) -> Result<&mut Block, Error> {
+        if index == self.blocks.len() {
+            self.blocks.push(Block::Other);
         }
-        &mut self.blocks[index]
+        let started = self.blocks.len();
+        self.blocks
+            .get_mut(index)
+            .ok_or_else(|| skipped_block(index, started))
     }
 
     fn start_block(
@@ -73,7 +81,7 @@ impl AnthropicAssembly {
         index: usize,
         start: StartBlock<'_>,
         out: &mut VecDeque<StreamEvent>,
-    ) {
+    ) -> Result<(), Error> {
         let block = match start {
             StartBlock::Text { text } => {
                 if !text.is_empty() {
@@ -101,11 +109,17 @@ impl AnthropicAssembly {
             StartBlock::RedactedThinking { data } => Block::Redacted(data.into_owned()),
             StartBlock::Unknown => Block::Other,
         };
-        *self.block(index) = block;
+        *self.block(index)? = block;
+        Ok(())
     }
 
-    fn delta(&mut self, index: usize, delta: ContentDelta<'_>, out: &mut VecDeque<StreamEvent>) {
-        match (self.block(index), delta) {
+    fn delta(
+        &mut self,
+        index: usize,
+        delta: ContentDelta<'_>,
+        out: &mut VecDeque<StreamEvent>,
+    ) -> Result<(), Error> {
+        match (self.block(index)?, delta) {
             (_, ContentDelta::TextDelta { text }) => out.push_back(text_delta(text.into_owned())),
             (Block::Tool { json, .. }, ContentDelta::InputJsonDelta { partial_json }) => {
                 json.push_str(&partial_json);
@@ -124,10 +138,11 @@ impl AnthropicAssembly {
             }
             _ => {}
         }
+        Ok(())
     }
 
-    fn stop_block(&mut self, index: usize, out: &mut VecDeque<StreamEvent>) {
-        match std::mem::replace(self.block(index), Block::Other) {
+    fn stop_block(&mut self, index: usize, out: &mut VecDeque<StreamEvent>) -> Result<(), Error> {
+        match std::mem::replace(self.block(index)?, Block::Other) {
             Block::Tool { id, name, json } => {
                 let arguments = if json.trim().is_empty() {
                     "{}".to_owned()
@@ -147,13 +162,15 @@ impl AnthropicAssembly {
             Block::Redacted(data) => out.push_back(StreamEvent::Thinking(Thinking::redacted(data))),
             Block::Text | Block::Other => {}
         }
+        Ok(())
     }
 
     /// Flushes open and unfinished calls; with `max_tokens` they are truncated.
     fn flush_calls(&mut self, out: &mut VecDeque<StreamEvent>) {
         for index in 0..self.blocks.len() {
             if matches!(self.blocks[index], Block::Tool { .. }) {
-                self.stop_block(index, out);
+                // The index names a started block, so this cannot fail.
+                let _ = self.stop_block(index, out);
             }
         }
         let truncated = self.stop == Some(StopReason::MaxTokens);
@@ -166,6 +183,14 @@ impl AnthropicAssembly {
             out.push_back(StreamEvent::ToolCall(call));
         }
     }
+}
+
+#[cold]
+fn skipped_block(index: usize, started: usize) -> Error {
+    fail(
+        ErrorKind::MalformedResponse,
+        format!("an Anthropic stream event names block {index}, but only {started} were started"),
+    )
 }
 
 fn text_delta(text: String) -> StreamEvent {
@@ -210,9 +235,9 @@ impl Assembly for AnthropicAssembly {
             StreamData::ContentBlockStart {
                 index,
                 content_block,
-            } => self.start_block(index, content_block, out),
-            StreamData::ContentBlockDelta { index, delta } => self.delta(index, delta, out),
-            StreamData::ContentBlockStop { index } => self.stop_block(index, out),
+            } => self.start_block(index, content_block, out)?,
+            StreamData::ContentBlockDelta { index, delta } => self.delta(index, delta, out)?,
+            StreamData::ContentBlockStop { index } => self.stop_block(index, out)?,
             StreamData::MessageDelta { delta, usage: u } => {
                 if let Some(reason) = delta.stop_reason {
                     self.stop = Some(stop_reason(&reason));
