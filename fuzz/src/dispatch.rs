@@ -133,7 +133,7 @@ pub fn dispatch_args(data: &[u8]) {
     let result = answer(&call);
     assert_eq!(result.call_id, "fuzz");
     assert!(
-        result.content().len() <= message_bound(arguments.len(), result.is_error()),
+        result.content().len() <= message_bound(arguments.len()),
         "{} bytes of message for {} bytes of arguments",
         result.content().len(),
         arguments.len()
@@ -150,19 +150,10 @@ pub fn dispatch_args(data: &[u8]) {
     }
 }
 
-/// Finding F4 (docs/reliability.md): a schema rejection lists up to 8
-/// validation errors and each quotes the offending value whole (re-encoded,
-/// which can lengthen numbers such as `1e15` about 4.5 times), so the
-/// message can exceed the arguments by far more than 4 KiB; the regression
-/// test `schema_errors_quote_a_long_value_once_per_error` in forge-dispatch
-/// pins this. Until it is fixed, an error message is held to 40 times the
-/// arguments (still linear) instead of the arguments plus 4 KiB.
-// FIXME(F4): return `arguments + 4096` for errors too once forge-dispatch
-// cuts the value each schema error quotes.
-pub fn message_bound(arguments: usize, is_error: bool) -> usize {
-    if is_error {
-        40 * arguments + 4096
-    } else {
-        arguments + 4096
-    }
+/// The longest message a call may get back: the arguments once (an error may
+/// quote the offending value) plus 4 KiB. A schema rejection lists up to 8
+/// errors, each cut to 300 bytes (finding F4 in docs/reliability.md: they used
+/// to quote a long value whole, once per error).
+pub fn message_bound(arguments: usize) -> usize {
+    arguments + 4096
 }

@@ -165,6 +165,25 @@ fn serde_failure(error: &serde_json::Error, path: &str) -> Failure {
 }
 
 /// The full error list, built only once `is_valid` said no.
+/// The longest single schema error in a message: each one may quote the
+/// offending value, and up to 8 of them are reported, so a long value must
+/// not be repeated whole.
+const MAX_DETAIL: usize = 300;
+
+/// Shortens `text` to at most `max` bytes on a character boundary, marking
+/// the cut.
+fn cut(text: &mut String, max: usize) {
+    if text.len() <= max {
+        return;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text.truncate(end);
+    text.push('…');
+}
+
 fn schema_failure(validator: &jsonschema::Validator, value: &Value) -> Failure {
     let mut details = Vec::new();
     for error in validator.iter_errors(value).take(8) {
@@ -174,7 +193,9 @@ fn schema_failure(validator: &jsonschema::Validator, value: &Value) -> Failure {
         } else {
             path
         };
-        details.push(format!("at `{path}`: {error}"));
+        let mut detail = format!("at `{path}`: {error}");
+        cut(&mut detail, MAX_DETAIL);
+        details.push(detail);
     }
     if details.is_empty() {
         details.push("the arguments do not match the schema".into());
