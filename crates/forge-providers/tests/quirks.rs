@@ -198,6 +198,38 @@ async fn anthropic_413_is_not_retried_and_504_is() {
 }
 
 #[tokio::test]
+async fn anthropic_403_and_404_are_not_retried() {
+    let bodies = [
+        (
+            403,
+            r#"{"type":"error","error":{"type":"permission_error","message":"Your API key does not have permission to use the specified resource."}}"#,
+            ErrorKind::Auth,
+        ),
+        (
+            404,
+            r#"{"type":"error","error":{"type":"not_found_error","message":"model: claude-nope"}}"#,
+            ErrorKind::NotFound,
+        ),
+    ];
+    for (status, body, kind) in bodies {
+        let server = Server::start(vec![Reply::json(status, body), Reply::json(200, "{}")]).await;
+        let mut d = deployment(ProviderKind::Anthropic, &server);
+        d.retry.max_retries = 2;
+        d.retry.initial_backoff = Duration::from_millis(1);
+
+        let error = forge_providers::connect(&d)
+            .unwrap()
+            .complete(ask())
+            .await
+            .unwrap_err();
+
+        assert_eq!(error.kind(), kind, "{status}: {error}");
+        assert!(!error.is_retryable(), "{status}: {error}");
+        assert_eq!(server.hits(), 1, "{status} was retried");
+    }
+}
+
+#[tokio::test]
 async fn anthropic_pings_anywhere_unknown_events_and_split_padded_json() {
     // A ping before message_start and between deltas, an unknown event
     // type, a first piece of "", pieces split mid-key and mid-string, and
@@ -523,6 +555,25 @@ async fn gemini_blocked_prompt_in_a_stream_is_a_content_filter_stop() {
         .unwrap();
     assert_eq!(answer.stop_reason, StopReason::ContentFilter);
     assert!(calls(&answer).is_empty());
+}
+
+#[tokio::test]
+async fn gemini_unknown_finish_reason_is_other() {
+    let body = g_data(
+        r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"Hi"}]},"finishReason":"SOMETHING_NEW","index":0}],"usageMetadata":{"promptTokenCount":3,"candidatesTokenCount":1,"totalTokenCount":4}}"#,
+    );
+    let server = Server::start(vec![Reply::sse(&[&body])]).await;
+
+    let (answer, _) = stream(model(ProviderKind::Google, &server).as_ref(), ask())
+        .await
+        .unwrap();
+
+    assert_eq!(answer.to_message().text(), "Hi");
+    assert!(
+        matches!(&answer.stop_reason, StopReason::Other(raw) if raw.contains("SOMETHING_NEW")),
+        "{:?}",
+        answer.stop_reason
+    );
 }
 
 #[tokio::test]

@@ -114,6 +114,8 @@ pub(super) fn go_duration(text: &str) -> Option<Duration> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn stream_errors_are_retried_unless_a_retry_cannot_help() {
         let retryable = |frame: &str| {
@@ -137,8 +139,6 @@ mod tests {
             r#"{"message":"gone","type":null,"code":"model_not_found"}"#
         ));
     }
-
-    use super::*;
 
     #[test]
     fn go_durations() {

@@ -132,10 +132,10 @@ impl Fixtures for Google {
     }
 
     fn server_error(status: u16) -> Reply {
-        let s = if status == 503 {
-            "UNAVAILABLE"
-        } else {
-            "INTERNAL"
+        let s = match status {
+            503 => "UNAVAILABLE",
+            504 => "DEADLINE_EXCEEDED",
+            _ => "INTERNAL",
         };
         Reply::json(
             status,

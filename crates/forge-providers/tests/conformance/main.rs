@@ -88,7 +88,7 @@ conformance!(anthropic_suite, anthropic::Anthropic, calls_arrive_whole = false,
     500 => ServerError, 503 => ServerError, 529 => Overloaded);
 #[cfg(feature = "openai")]
 conformance!(openai_suite, openai::OpenAi, calls_arrive_whole = false,
-    500 => ServerError, 503 => ServerError);
+    500 => ServerError, 503 => ServerError, 504 => ServerError);
 #[cfg(feature = "google")]
 conformance!(google_suite, google::Google, calls_arrive_whole = true,
-    500 => ServerError, 503 => ServerError);
+    500 => ServerError, 503 => ServerError, 504 => Timeout);

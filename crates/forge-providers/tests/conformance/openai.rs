@@ -66,6 +66,10 @@ impl Fixtures for OpenAi {
         Reply::sse(&[a, b])
     }
 
+    fn one_tool_call_id() -> Option<&'static str> {
+        Some("call_1")
+    }
+
     fn one_tool_call() -> Reply {
         let body = chunk(
             r#"{"role":"assistant","content":null,"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"get_weather","arguments":""}}]}"#,

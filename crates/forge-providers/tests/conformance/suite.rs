@@ -46,6 +46,11 @@ pub(crate) trait Fixtures {
     fn quota() -> Reply;
     fn server_error(status: u16) -> Reply;
     fn auth_error() -> Reply;
+    /// The id the wire gives [`Self::one_tool_call`]'s call, where it gives
+    /// one in its first fragment only (later fragments send `null`).
+    fn one_tool_call_id() -> Option<&'static str> {
+        None
+    }
 }
 
 /// A deployment with quick retries and short deadlines.
@@ -205,6 +210,9 @@ pub(crate) async fn one_tool_call<F: Fixtures>() {
     assert_eq!(calls.len(), 1);
     assert_eq!(calls[0].name, "get_weather");
     assert!(!calls[0].id.is_empty());
+    if let Some(id) = F::one_tool_call_id() {
+        assert_eq!(calls[0].id, id, "a later null never overwrites the id");
+    }
     assert_eq!(args(calls[0]), json!({"city": "Paris"}));
     assert!(!calls[0].truncated);
     assert_eq!(response.stop_reason, StopReason::ToolUse);
