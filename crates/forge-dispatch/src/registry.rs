@@ -164,7 +164,6 @@ fn serde_failure(error: &serde_json::Error, path: &str) -> Failure {
     }
 }
 
-/// The full error list, built only once `is_valid` said no.
 /// The longest single schema error in a message: each one may quote the
 /// offending value, and up to 8 of them are reported, so a long value must
 /// not be repeated whole.
@@ -184,6 +183,7 @@ fn cut(text: &mut String, max: usize) {
     text.push('…');
 }
 
+/// The full error list, built only once `is_valid` said no.
 fn schema_failure(validator: &jsonschema::Validator, value: &Value) -> Failure {
     let mut details = Vec::new();
     for error in validator.iter_errors(value).take(8) {

@@ -49,8 +49,9 @@ impl Telemetry {
     ///
     /// # Errors
     ///
-    /// [`ErrorKind::Config`] for an invalid variable, endpoint or protocol;
-    /// [`ErrorKind::Other`] when an exporter or the telemetry thread cannot be
+    /// [`ErrorKind::Config`] for an invalid variable, endpoint or protocol, or
+    /// a CA file (`ca_file`, `OTEL_EXPORTER_OTLP_CERTIFICATE`) that cannot be
+    /// read or holds no certificate; [`ErrorKind::Other`] when an exporter or the telemetry thread cannot be
     /// created.
     pub fn build(self) -> Result<TelemetryGuard, Error> {
         self.check()?;

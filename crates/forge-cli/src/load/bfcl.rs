@@ -19,7 +19,7 @@ use std::{
     sync::Arc,
 };
 
-use anyhow::{Context as _, bail};
+use anyhow::{Context as _, bail, ensure};
 use forge_core::{BoxFuture, DynTool, Error, ToolSpec};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -87,6 +87,11 @@ pub(crate) fn load(path: &Path, answers: Option<&Path>) -> anyhow::Result<Vec<En
         };
         entries.push(entry(raw, calls)?);
     }
+    ensure!(
+        !entries.is_empty(),
+        "{} holds no BFCL entries",
+        path.display()
+    );
     Ok(entries)
 }
 
