@@ -6,119 +6,21 @@
 //! No sockets are involved, so tokio's paused clock makes every wait exact.
 
 use std::{
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicUsize, Ordering},
-    },
+    sync::{Arc, atomic::Ordering},
     time::Duration,
 };
 
-use forge_core::{
-    BoxFuture, Content, Error, ErrorKind, EventStream, Model, ModelRequest, ModelResponse,
-    StopReason, StreamEvent,
-};
+use forge_core::{ErrorKind, Model, ModelRequest};
 use forge_providers::{
-    limit::{self, LimitConfig, LimitedModel},
+    limit::{self, LimitConfig},
     router::Router,
 };
 use futures_util::StreamExt as _;
-use tokio::{sync::Semaphore, task::yield_now, time::Instant};
-use tracing::{Instrument as _, span};
-use tracing_subscriber::layer::{Context, Layer, SubscriberExt as _};
+use tokio::{task::yield_now, time::Instant};
 
-/// A model whose calls wait for the test to open its gate; it records the
-/// queue wait it sees and counts calls.
-struct Gated {
-    name: &'static str,
-    gate: Semaphore,
-    calls: AtomicUsize,
-    waits: Mutex<Vec<Option<Duration>>>,
-}
+mod gated;
 
-impl Gated {
-    /// Calls pass once the test calls [`Gated::open`].
-    fn closed(name: &'static str) -> Arc<Self> {
-        Self::with_permits(name, 0)
-    }
-
-    /// Calls pass at once.
-    fn open_wide(name: &'static str) -> Arc<Self> {
-        Self::with_permits(name, Semaphore::MAX_PERMITS)
-    }
-
-    fn with_permits(name: &'static str, permits: usize) -> Arc<Self> {
-        Arc::new(Self {
-            name,
-            gate: Semaphore::new(permits),
-            calls: AtomicUsize::new(0),
-            waits: Mutex::new(Vec::new()),
-        })
-    }
-
-    fn open(&self, calls: usize) {
-        self.gate.add_permits(calls);
-    }
-
-    fn waits(&self) -> Vec<Option<Duration>> {
-        self.waits.lock().expect("no test thread panicked").clone()
-    }
-}
-
-impl Model for Gated {
-    fn complete(&self, _request: ModelRequest) -> BoxFuture<'_, Result<ModelResponse, Error>> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        self.waits
-            .lock()
-            .expect("no test thread panicked")
-            .push(limit::queue_wait());
-        Box::pin(async move {
-            self.gate
-                .acquire()
-                .await
-                .expect("the gate stays open")
-                .forget();
-            let text = Content::text(self.name);
-            Ok(ModelResponse::new(vec![text], StopReason::EndTurn))
-        })
-    }
-
-    fn stream(&self, _request: ModelRequest) -> EventStream<'_> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        let events = [
-            StreamEvent::TextDelta {
-                text: self.name.to_owned(),
-                signature: None,
-            },
-            StreamEvent::Finish {
-                stop_reason: StopReason::EndTurn,
-            },
-        ];
-        Box::pin(futures_util::stream::iter(events).map(move |event| {
-            // Polled inside the limiter, so the wait is visible here too.
-            self.waits
-                .lock()
-                .expect("no test thread panicked")
-                .push(limit::queue_wait());
-            Ok(event)
-        }))
-    }
-}
-
-fn limited(model: &Arc<Gated>, limits: &LimitConfig) -> Arc<LimitedModel> {
-    Arc::new(LimitedModel::new(
-        model.name,
-        Arc::clone(model) as Arc<dyn Model>,
-        limits,
-    ))
-}
-
-fn spawn_call(
-    model: &Arc<LimitedModel>,
-    request: ModelRequest,
-) -> tokio::task::JoinHandle<Result<ModelResponse, Error>> {
-    let model = Arc::clone(model);
-    tokio::spawn(async move { model.complete(request).await })
-}
+use gated::{Gated, limited, spawn_call};
 
 #[tokio::test(start_paused = true)]
 async fn a_full_queue_fails_at_once_with_queue_full() {
@@ -314,55 +216,6 @@ async fn the_router_falls_back_when_a_deployment_queue_is_full() {
     busy.open(1);
     let first = running.await.unwrap().unwrap();
     assert_eq!(first.to_message().text(), "busy");
-}
-
-/// A layer that keeps every `forge.queue_wait` value recorded on a span or
-/// carried by an event.
-#[derive(Clone, Default)]
-struct QueueWaits {
-    on_spans: Arc<Mutex<Vec<f64>>>,
-    on_events: Arc<Mutex<Vec<f64>>>,
-}
-
-struct WaitField<'a>(&'a Mutex<Vec<f64>>);
-
-impl tracing::field::Visit for WaitField<'_> {
-    fn record_f64(&mut self, field: &tracing::field::Field, value: f64) {
-        if field.name() == "forge.queue_wait" {
-            self.0.lock().expect("no test thread panicked").push(value);
-        }
-    }
-
-    fn record_debug(&mut self, _: &tracing::field::Field, _: &dyn std::fmt::Debug) {}
-}
-
-impl<S: tracing::Subscriber> Layer<S> for QueueWaits {
-    fn on_record(&self, _: &span::Id, values: &span::Record<'_>, _: Context<'_, S>) {
-        values.record(&mut WaitField(&self.on_spans));
-    }
-
-    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
-        event.record(&mut WaitField(&self.on_events));
-    }
-}
-
-#[tokio::test(start_paused = true)]
-async fn the_queue_wait_is_recorded_on_the_current_span_and_as_an_event() {
-    let waits = QueueWaits::default();
-    let subscriber = tracing_subscriber::registry().with(waits.clone());
-    let _default = tracing::subscriber::set_default(subscriber);
-    let inner = Gated::open_wide("a");
-    let model = limited(&inner, &LimitConfig::new().requests_per_minute(1));
-
-    for _ in 0..2 {
-        let span = tracing::info_span!("chat", forge.queue_wait = tracing::field::Empty);
-        let call = model.complete(ModelRequest::default());
-        call.instrument(span).await.unwrap();
-    }
-
-    let got = |values: &Mutex<Vec<f64>>| values.lock().unwrap().clone();
-    assert_eq!(got(&waits.on_spans), [0.0, 60.0]);
-    assert_eq!(got(&waits.on_events), [0.0, 60.0]);
 }
 
 #[test]
