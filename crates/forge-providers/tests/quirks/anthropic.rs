@@ -49,11 +49,7 @@ async fn anthropic_credit_balance_400_is_quota_exhausted_and_not_retried() {
     // What Anthropic (and the emulator) send when the credit runs out.
     let body = r#"{"type":"error","error":{"type":"invalid_request_error","message":"Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits."},"request_id":"req_1"}"#;
     let server = Server::start(vec![Reply::json(400, body), Reply::json(400, body)]).await;
-    let mut d = deployment(ProviderKind::Anthropic, &server);
-    d.retry.max_retries = 2;
-    d.retry.initial_backoff = Duration::from_millis(1);
-    let error = forge_providers::connect(&d)
-        .unwrap()
+    let error = retrying_model(ProviderKind::Anthropic, &server)
         .complete(ask())
         .await
         .unwrap_err();
@@ -77,11 +73,7 @@ async fn anthropic_plain_400_stays_invalid_request() {
 async fn anthropic_413_is_not_retried_and_504_is() {
     let too_large = r#"{"type":"error","error":{"type":"request_too_large","message":"Request exceeds the maximum allowed number of bytes."}}"#;
     let server = Server::start(vec![Reply::json(413, too_large), Reply::json(200, "{}")]).await;
-    let mut d = deployment(ProviderKind::Anthropic, &server);
-    d.retry.max_retries = 2;
-    d.retry.initial_backoff = Duration::from_millis(1);
-    let error = forge_providers::connect(&d)
-        .unwrap()
+    let error = retrying_model(ProviderKind::Anthropic, &server)
         .complete(ask())
         .await
         .unwrap_err();
@@ -92,11 +84,7 @@ async fn anthropic_413_is_not_retried_and_504_is() {
         r#"{"type":"error","error":{"type":"timeout_error","message":"Request timed out"}}"#;
     let ok = r#"{"id":"msg_1","type":"message","role":"assistant","model":"c","content":[{"type":"text","text":"ok"}],"stop_reason":"end_turn","usage":{"input_tokens":1,"output_tokens":1}}"#;
     let server = Server::start(vec![Reply::json(504, timeout), Reply::json(200, ok)]).await;
-    let mut d = deployment(ProviderKind::Anthropic, &server);
-    d.retry.max_retries = 2;
-    d.retry.initial_backoff = Duration::from_millis(1);
-    let answer = forge_providers::connect(&d)
-        .unwrap()
+    let answer = retrying_model(ProviderKind::Anthropic, &server)
         .complete(ask())
         .await
         .unwrap();
@@ -120,12 +108,7 @@ async fn anthropic_403_and_404_are_not_retried() {
     ];
     for (status, body, kind) in bodies {
         let server = Server::start(vec![Reply::json(status, body), Reply::json(200, "{}")]).await;
-        let mut d = deployment(ProviderKind::Anthropic, &server);
-        d.retry.max_retries = 2;
-        d.retry.initial_backoff = Duration::from_millis(1);
-
-        let error = forge_providers::connect(&d)
-            .unwrap()
+        let error = retrying_model(ProviderKind::Anthropic, &server)
             .complete(ask())
             .await
             .unwrap_err();

@@ -43,6 +43,14 @@ fn model(kind: ProviderKind, server: &Server) -> std::sync::Arc<dyn Model> {
     forge_providers::connect(&deployment(kind, server)).unwrap()
 }
 
+/// A model that retries twice with a 1 ms backoff, to count what is retried.
+fn retrying_model(kind: ProviderKind, server: &Server) -> std::sync::Arc<dyn Model> {
+    let mut d = deployment(kind, server);
+    d.retry.max_retries = 2;
+    d.retry.initial_backoff = Duration::from_millis(1);
+    forge_providers::connect(&d).unwrap()
+}
+
 /// Streams `request`, returning the folded answer and every event.
 async fn stream(
     model: &dyn Model,
